@@ -1,0 +1,34 @@
+import os, shutil, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+@pytest.fixture(scope='session')
+def paddy_src(tmp_path_factory):
+    "A small Paddy sample, built once; tests copy it before changing anything"
+    from lesson7_companion.data import paddy_sample
+    return paddy_sample(tmp_path_factory.mktemp('src')/'paddy', n_train=40, n_test=5)
+
+@pytest.fixture(scope='session')
+def ml_src(tmp_path_factory):
+    from lesson7_companion.data import movielens_sample
+    return movielens_sample(tmp_path_factory.mktemp('src')/'ml', n_users=40, n_items=60, min_ratings=20, mean_ratings=25)
+
+@pytest.fixture
+def paddy(paddy_src, tmp_path):
+    return Path(shutil.copytree(paddy_src, tmp_path/'paddy'))
+
+@pytest.fixture
+def ml(ml_src, tmp_path):
+    return Path(shutil.copytree(ml_src, tmp_path/'ml'))
+
+def snapshot(path):
+    "Every file under `path` with its bytes, to prove nothing was changed"
+    return {p.relative_to(path): p.read_bytes() for p in sorted(Path(path).rglob('*')) if p.is_file()}
+
+def run(*args, env=None, **kw):
+    "Run a command of this venv, returning the CompletedProcess; `env` values of None remove that variable"
+    exe = Path(sys.executable).parent/args[0]
+    env = {k:v for k,v in {**os.environ, **(env or {})}.items() if v is not None}
+    return subprocess.run([str(exe) if exe.exists() else args[0], *args[1:]], capture_output=True, text=True, env=env, timeout=600, **kw)

@@ -1,0 +1,155 @@
+"Every kind of bad input gets one readable error of the right type, and nothing the user had is lost"
+import io, json, zipfile, shutil
+from pathlib import Path
+import pandas as pd, pytest, requests
+from lesson7_companion.data import *
+from lesson7_companion.data import _secrets
+from conftest import run, snapshot
+
+# --- Kaggle: credentials, rules, network, interrupted downloads ---------------------------------------------------
+NO_CREDS = dict(KAGGLE_USERNAME=None, KAGGLE_KEY=None, KAGGLE_API_TOKEN=None)
+
+def _no_creds_env(tmp_path):
+    (tmp_path/'kag').mkdir(exist_ok=True)
+    return dict(NO_CREDS, KAGGLE_CONFIG_DIR=str(tmp_path/'kag'), HOME=str(tmp_path))
+
+def test_no_kaggle_credentials(tmp_path):
+    r = run('lesson7-data', 'paddy', '--source', 'kaggle', '--dest', str(tmp_path/'d'), env=_no_creds_env(tmp_path))
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and 'No Kaggle credentials found' in r.stderr
+    assert 'Authentication required' not in r.stdout+r.stderr  # the kaggle package's own help is replaced by ours
+    assert not (tmp_path/'d').exists() and not list(tmp_path.glob('.d-partial-*'))
+
+def test_no_network_and_no_key_in_output(tmp_path):
+    "Real kaggle API, made-up key, no network here: a ConnectionError message, and the key never printed"
+    key = 'sekret-0123456789abcdef'
+    env = dict(_no_creds_env(tmp_path), KAGGLE_USERNAME='student', KAGGLE_KEY=key)
+    r = run('lesson7-data', 'paddy', '--source', 'kaggle', '--dest', str(tmp_path/'d'), env=env)
+    assert r.returncode == 2 and 'Could not reach Kaggle' in r.stderr, r.stderr
+    assert key not in r.stdout+r.stderr
+    assert not (tmp_path/'d').exists() and not list(tmp_path.glob('.d-partial-*'))
+
+class FakeKaggle:
+    "Stands in for `KaggleApi`: writes `payload` as the competition zip, or raises `exc`"
+    def __init__(self, payload=None, exc=None): self.payload,self.exc = payload,exc
+    def competition_download_files(self, comp, path=None, quiet=True, **kw):
+        if self.exc: raise self.exc
+        (Path(path)/f'{comp}.zip').write_bytes(self.payload)
+
+def _http_error(code):
+    resp = requests.Response(); resp.status_code = code
+    return requests.HTTPError(f'{code} Client Error', response=resp)
+
+def _zip_of(folder):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, 'w') as z:
+        for p in sorted(Path(folder).rglob('*')):
+            if p.is_file() and not p.name.startswith('.'): z.write(p, p.relative_to(folder))
+    return buf.getvalue()
+
+def test_kaggle_download_of_real_layout(paddy_src, tmp_path):
+    "The zip Kaggle sends (the real layout) is unpacked into place and passes the checks"
+    d = kaggle_competition(dest=tmp_path/'comp', api=FakeKaggle(_zip_of(paddy_src)))
+    assert sorted(o.name for o in d.iterdir()) == ['sample_submission.csv', 'test_images', 'train.csv', 'train_images']
+    assert check_paddy(d) == d
+    assert not list(tmp_path.glob('.comp-partial-*'))
+
+def test_rules_not_accepted(tmp_path):
+    with pytest.raises(PermissionError, match='accept the competition'): kaggle_competition(dest=tmp_path/'c', api=FakeKaggle(exc=_http_error(403)))
+    with pytest.raises(PermissionError, match='401'): kaggle_competition(dest=tmp_path/'c', api=FakeKaggle(exc=_http_error(401)))
+    assert not (tmp_path/'c').exists()
+
+def test_interrupted_download_leaves_nothing(paddy_src, tmp_path):
+    half = _zip_of(paddy_src)[:20000]
+    with pytest.raises(ConnectionError, match='incomplete or corrupt'): kaggle_competition(dest=tmp_path/'c', api=FakeKaggle(half))
+    assert list(tmp_path.iterdir()) == []
+    # so a rerun starts afresh, and works
+    assert check_paddy(kaggle_competition(dest=tmp_path/'c', api=FakeKaggle(_zip_of(paddy_src))))
+
+def test_unknown_error_scrubs_credentials(tmp_path, monkeypatch):
+    key = 'sekret-abcdef0123456789'
+    monkeypatch.setenv('KAGGLE_KEY', key)
+    with pytest.raises(RuntimeError) as e:
+        kaggle_competition(dest=tmp_path/'c', api=FakeKaggle(exc=ValueError(f'bad request with key={key}')))
+    assert key not in str(e.value) and '***' in str(e.value)
+    assert e.value.__cause__ is None and e.value.__suppress_context__  # the original (with the key) is not chained
+
+def test_download_never_overwrites(tmp_path, paddy_src):
+    (tmp_path/'mine').mkdir(); (tmp_path/'mine'/'notes.txt').write_text('my work')
+    with pytest.raises(FileExistsError, match='left untouched'): kaggle_competition(dest=tmp_path/'mine', api=FakeKaggle(_zip_of(paddy_src)))
+    with pytest.raises(FileExistsError, match='left untouched'): untar_movielens(tmp_path/'mine')
+    with pytest.raises(FileExistsError, match='left untouched'): paddy_sample(tmp_path/'mine', n_train=20)
+    with pytest.raises(FileExistsError, match='left untouched'): movielens_sample(tmp_path/'mine')
+    assert snapshot(tmp_path/'mine') == {Path('notes.txt'): b'my work'}
+
+def test_movielens_no_network(tmp_path, monkeypatch):
+    "fastai's real `untar_data`, with no network here"
+    monkeypatch.setenv('FASTAI_HOME', str(tmp_path/'fastai'))
+    with pytest.raises(ConnectionError, match='Could not download ml-100k'): get_movielens('ml-100k', dest=tmp_path/'ml')
+    assert not (tmp_path/'ml').exists() and not list(tmp_path.glob('.ml-partial-*'))
+
+# --- Paddy folders ------------------------------------------------------------------------------------------------
+def test_paddy_folder_problems(paddy, tmp_path):
+    df = pd.read_csv(paddy/'train.csv')
+    before = snapshot(paddy)
+    assert get_paddy(path=paddy) == paddy and snapshot(paddy) == before    # checked, not written
+    # a csv missing a column
+    df.drop(columns='variety').to_csv(paddy/'train.csv', index=False)
+    with pytest.raises(ValueError, match="no column variety"): check_paddy(paddy)
+    # an image in train.csv with no file
+    df.to_csv(paddy/'train.csv', index=False)
+    gone = paddy/'train_images'/df.label[0]/df.image_id[0]
+    data = gone.read_bytes(); gone.unlink()
+    with pytest.raises(FileNotFoundError, match='have no file'): check_paddy(paddy)
+    gone.write_bytes(data)
+    # a file that is not in train.csv
+    (paddy/'train_images'/df.label[0]/'199999.jpg').write_bytes(data)
+    with pytest.raises(ValueError, match='not in train.csv'): check_paddy(paddy)
+    (paddy/'train_images'/df.label[0]/'199999.jpg').unlink()
+    # a label in train.csv with no folder
+    df.assign(label=df.label.where(df.index > 0, 'rice_rust')).to_csv(paddy/'train.csv', index=False)
+    with pytest.raises(ValueError, match='rice_rust'): check_paddy(paddy)
+    df.to_csv(paddy/'train.csv', index=False)
+    # an image file that is not an image
+    gone.write_text('this is not a jpeg')
+    with pytest.raises(ValueError, match='not readable images'): check_paddy(paddy)
+    assert check_paddy(paddy, check_images=False) == paddy
+    gone.write_bytes(data)
+    assert check_paddy(paddy) == paddy
+
+def test_paddy_missing_train_csv(paddy):
+    (paddy/'train.csv').unlink()
+    with pytest.raises(FileNotFoundError, match='no train.csv'): get_paddy(path=paddy)
+    (paddy/'train.csv').write_bytes(b'\xff\xfe\x00garbage,"unclosed\n1,2')
+    with pytest.raises(ValueError): check_paddy(paddy)
+
+# --- MovieLens folders --------------------------------------------------------------------------------------------
+def test_movielens_missing_u_data(ml):
+    (ml/'u.data').unlink()
+    with pytest.raises(FileNotFoundError, match='needs u.data'): get_movielens(path=ml)
+
+@pytest.mark.parametrize('line,msg', [('1\t2\tfive\t881250949', "rating='five'"), ('1\t\t3\t881250949', 'missing or non-numeric'),
+                                      ('1\t2\t9\t881250949', 'outside 1..5'), ('1\t2\t0\t881250949', 'outside 1..5'),
+                                      ('1\t2\t3', 'line 3: timestamp')])
+def test_bad_ratings(ml, line, msg):
+    (ml/'u.data').write_text('1\t1\t3\t881250949\n2\t2\t4\t881250950\n' + line + '\n')
+    with pytest.raises(ValueError, match=msg): load_ratings(ml)
+
+def test_too_few_users(ml):
+    (ml/'u.data').write_text('1\t1\t3\t881250949\n1\t2\t4\t881250950\n')
+    with pytest.raises(ValueError, match='at least 2 users'): check_movielens(ml)
+
+def test_u_item_not_latin1(ml):
+    txt = (ml/'u.item').read_bytes().decode('latin-1')
+    assert not txt.isascii()
+    (ml/'u.item').write_text(txt, encoding='utf-8')
+    with pytest.raises(UnicodeError, match='latin-1'): load_ratings(ml)
+
+def test_u_item_wrong_fields(ml):
+    (ml/'u.item').write_text('1|A film (1990)|01-Jan-1990\n')
+    with pytest.raises(ValueError, match='24 pipe-separated fields'): check_movielens(ml)
+
+def test_unknown_movie(ml):
+    lines = (ml/'u.item').read_bytes().splitlines()
+    (ml/'u.item').write_bytes(b'\n'.join(lines[1:])+b'\n')
+    with pytest.raises(ValueError, match='does not list'): check_movielens(ml)
