@@ -42,4 +42,8 @@ d = { 'settings': { 'branch': 'main',
                                         'lesson7_companion.data.spread_counts': ('data.html#spread_counts', 'lesson7_companion/data.py'),
                                         'lesson7_companion.data.untar_movielens': ( 'data.html#untar_movielens',
                                                                                     'lesson7_companion/data.py'),
-                                        'lesson7_companion.data.user_errors': ('data.html#user_errors', 'lesson7_companion/data.py')}}}
+                                        'lesson7_companion.data.user_errors': ('data.html#user_errors', 'lesson7_companion/data.py')},
+            'lesson7_companion.docs': { 'lesson7_companion.docs._outputs_md': ('docs.html#_outputs_md', 'lesson7_companion/docs.py'),
+                                        'lesson7_companion.docs.lesson7_readme': ('docs.html#lesson7_readme', 'lesson7_companion/docs.py'),
+                                        'lesson7_companion.docs.nb2md': ('docs.html#nb2md', 'lesson7_companion/docs.py'),
+                                        'lesson7_companion.docs.readme': ('docs.html#readme', 'lesson7_companion/docs.py')}}}

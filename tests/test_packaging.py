@@ -13,6 +13,7 @@ def test_nbdev3_layout():
 def test_commands_registered():
     eps = {e.name: e.value for e in entry_points(group='console_scripts')}
     assert eps['lesson7-data'] == 'lesson7_companion.data:lesson7_data'
+    assert eps['lesson7-readme'] == 'lesson7_companion.docs:lesson7_readme'
 
 def test_modules_come_from_notebooks():
     for f in (ROOT/'lesson7_companion').glob('*.py'):
