@@ -153,3 +153,15 @@ def test_unknown_movie(ml):
     lines = (ml/'u.item').read_bytes().splitlines()
     (ml/'u.item').write_bytes(b'\n'.join(lines[1:])+b'\n')
     with pytest.raises(ValueError, match='does not list'): check_movielens(ml)
+
+def test_two_builders_of_one_sample(tmp_path):
+    "Two processes building the same default sample at once (nbdev-test runs notebooks in parallel): both get it"
+    from lesson7_companion.data import _build_once
+    params = dict(kind='demo')
+    def build(tmp):
+        (tmp/'a.txt').write_text('mine')
+        if not (tmp_path/'s').exists(): _build_once(tmp_path/'s', params, lambda t: (t/'a.txt').write_text('theirs'))  # the other wins
+    assert _build_once(tmp_path/'s', params, build) == tmp_path/'s'
+    assert (tmp_path/'s'/'a.txt').read_text() == 'theirs'
+    assert [o.name for o in tmp_path.iterdir()] == ['s']  # no partial folder left
+    with pytest.raises(FileExistsError, match='other settings'): _build_once(tmp_path/'s', dict(kind='other'), build)
