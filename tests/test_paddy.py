@@ -1,0 +1,48 @@
+"`lesson7-paddy` trains on any competition-layout folder and writes its outputs; bad input gets one line"
+import json, shutil
+from pathlib import Path
+import pandas as pd, pytest
+from conftest import run
+
+@pytest.fixture(scope='module')
+def small(tmp_path_factory):
+    from lesson7_companion.data import paddy_sample
+    return paddy_sample(tmp_path_factory.mktemp('p')/'paddy', n_train=120, n_test=7)
+
+def test_train_writes_everything(small, tmp_path):
+    r = run('lesson7-paddy', '--path', str(small), '--epochs', '1', '--size', '32', '--bs', '16', '--out', str(tmp_path/'run'))
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path/'run'/'metrics.json').read_text())
+    for k in ('disease_err', 'variety_err', 'valid_loss', 'seconds', 'images_per_sec', 'history', 'settings'): assert k in m
+    assert m['settings']['arch'] == 'resnet10t' and m['settings']['size'] == [32, 24] and m['settings']['bs'] == 16
+    assert len(m['history']) == 1 and {'train_loss','disease_err','variety_loss'} <= set(m['history'][0])
+    assert 0 <= m['disease_err'] <= 1 and m['seconds'] > 0
+    sub = pd.read_csv(tmp_path/'run'/'submission.csv')
+    assert list(sub.image_id) == list(pd.read_csv(small/'sample_submission.csv').image_id) and sub.label.notna().all()
+    assert (tmp_path/'run'/'loss.png').stat().st_size > 1000
+    # the exported learner loads and predicts both heads without the training data
+    code = ("from fastai.learner import load_learner; import sys; l = load_learner(sys.argv[1]); "
+            "n,_,p = l.predict(sys.argv[2]); print(len(n), p.shape[0])")
+    r = run('python', '-c', code, str(tmp_path/'run'/'model.pkl'), str(small/'test_images'/'200001.jpg'))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-2:] == ['2', '20']
+
+def _err(r, *words):
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr
+    line = r.stderr.strip().splitlines()[-1]
+    assert line.startswith('lesson7-paddy: error: '), r.stderr
+    for w in words: assert w in line, line
+
+def test_bad_input(small, tmp_path):
+    _err(run('lesson7-paddy', '--path', str(tmp_path), '--out', str(tmp_path/'o')), 'no train.csv')
+    _err(run('lesson7-paddy', '--path', str(small), '--arch', 'resnet19', '--out', str(tmp_path/'o')), 'close names', 'resnet18')
+    _err(run('lesson7-paddy', '--path', str(small), '--bs', '0', '--out', str(tmp_path/'o')), 'bs=0')
+    _err(run('lesson7-paddy', '--path', str(small), '--bs', '500', '--out', str(tmp_path/'o')), 'bs=500', '96 training images')
+    bad = Path(shutil.copytree(small, tmp_path/'bad'))
+    df = pd.read_csv(bad/'train.csv'); df.loc[0, 'label'] = 'rice_rust'; df.to_csv(bad/'train.csv', index=False)
+    _err(run('lesson7-paddy', '--path', str(bad), '--out', str(tmp_path/'o')), 'no folder', 'rice_rust')
+    assert not (tmp_path/'o').exists()
+
+def test_empty_validation_set(small):
+    from lesson7_companion.multi_target import paddy_dls
+    with pytest.raises(ValueError, match='validation set'): paddy_dls(small, valid_pct=0.001)
