@@ -1,0 +1,46 @@
+"`lesson7-collab` trains on any ml-100k-layout folder and writes its outputs; bad input gets one line"
+import json, shutil
+from pathlib import Path
+import pytest
+from conftest import run
+
+@pytest.fixture(scope='module')
+def small(tmp_path_factory):
+    from lesson7_companion.data import movielens_sample
+    return movielens_sample(tmp_path_factory.mktemp('m')/'ml', n_users=80, n_items=60, mean_ratings=30)
+
+def test_train_writes_everything(small, tmp_path):
+    r = run('lesson7-collab', '--path', str(small), '--epochs', '2', '--n-factors', '8', '--out', str(tmp_path/'run'))
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path/'run'/'metrics.json').read_text())
+    assert m['settings']['seed'] == 42 and m['settings']['n_factors'] == 8 and m['settings']['model'] == 'dot'
+    assert [list(h) for h in m['history']] == [['epoch','train','valid']]*2
+    assert m['valid_mse'] == m['history'][-1]['valid'] and m['seconds'] > 0 and 'noise_floor_mse' in m
+    b = json.loads((tmp_path/'run'/'biases.json').read_text())
+    assert len(b['lowest']) == len(b['highest']) == 10 and not set(b['lowest']) & set(b['highest'])
+    for f in ('loss.png', 'pca.png'): assert (tmp_path/'run'/f).stat().st_size > 1000
+
+def test_nn_model(small, tmp_path):
+    r = run('lesson7-collab', '--path', str(small), '--model', 'nn', '--epochs', '1', '--out', str(tmp_path/'nn'))
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path/'nn'/'metrics.json').read_text())['settings']['model'] == 'nn'
+
+def _err(r, *words):
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr
+    line = r.stderr.strip().splitlines()[-1]
+    assert line.startswith('lesson7-collab: error: '), r.stderr
+    for w in words: assert w in line, line
+
+def test_bad_input(small, tmp_path):
+    o = str(tmp_path/'o')
+    _err(run('lesson7-collab', '--path', str(small), '--n-factors', '0', '--out', o), 'n-factors must be at least 1')
+    _err(run('lesson7-collab', '--path', str(small), '--model', 'svd', '--out', o), "Unknown model 'svd'")
+    bad = Path(shutil.copytree(small, tmp_path/'bad'))
+    (bad/'u.data').write_text('1\t1\t3\t881250949\n2\t2\tfour\t881250950\n')
+    _err(run('lesson7-collab', '--path', str(bad), '--out', o), "rating='four'")
+    (bad/'u.data').write_text('1\t1\t3\t881250949\n1\t2\t4\t881250950\n')
+    _err(run('lesson7-collab', '--path', str(bad), '--out', o), 'at least 2 users')
+    shutil.copy(small/'u.data', bad/'u.data')
+    (bad/'u.item').write_text((small/'u.item').read_bytes().decode('latin-1'), encoding='utf-8')
+    _err(run('lesson7-collab', '--path', str(bad), '--out', o), 'latin-1')
+    assert not (tmp_path/'o').exists()
