@@ -14,8 +14,8 @@ from fastai.vision.all import *
 
 # %% auto #0
 __all__ = ['HEAD_GETTERS', 'VarietyOf', 'paddy_block', 'paddy_dls', 'head_vocabs', 'MultiHeadLoss', 'HeadMetric', 'multi_head',
-           'check_arch', 'paddy_learner', 'head_probs', 'decode_heads', 'paddy_submission', 'train_paddy',
-           'lesson7_paddy', 'bench_paddy', 'lesson7_paddy_bench']
+           'check_arch', 'paddy_learner', 'head_probs', 'decode_heads', 'paddy_submission', 'train_paddy', 'write_run',
+           'bench_paddy', 'lesson7_paddy_bench']
 
 # %% ../nbs/02_multi_target.ipynb #d01201e9
 class VarietyOf:
@@ -153,7 +153,8 @@ def train_paddy(path:str|Path=None, # a Paddy folder (default: the built-in samp
                 single:bool=False, # disease only, no variety head
                 seed:int=42, pretrained:bool=False,
                 out:str|Path=None, # folder for metrics.json, loss.png, submission.csv and model.pkl
-                cbs:list=None,     # extra callbacks for `fit_one_cycle`
+                cbs:list=None,     # extra callbacks for training
+                finetune:bool=False, # `fine_tune` (for pretrained weights) instead of `fit_one_cycle`
                )->tuple:           # (learner, metrics dict)
     "Train the disease (+ variety) model with `fit_one_cycle`, report its numbers, and write them into `out`"
     set_seed(seed, reproducible=True)
@@ -161,37 +162,27 @@ def train_paddy(path:str|Path=None, # a Paddy folder (default: the built-in samp
     dls = paddy_dls(path, heads, size, bs, seed=seed)
     learn = paddy_learner(dls, arch, pretrained=pretrained)
     t = time.time()
-    learn.fit_one_cycle(epochs, lr, cbs=cbs)
+    if finetune: learn.fine_tune(epochs, lr, cbs=cbs)
+    else: learn.fit_one_cycle(epochs, lr, cbs=cbs)
     secs = time.time()-t
     hist = _history(learn)
     res = dict(settings=dict(path=str(dls.path), arch=arch, size=list(_hw(size)), epochs=epochs, bs=bs, lr=lr, single=single, seed=seed,
-                             pretrained=pretrained, device=str(dls.device), fp16=torch.cuda.is_available()),
+                             pretrained=pretrained, finetune=finetune, device=str(dls.device), fp16=torch.cuda.is_available()),
                history=hist, valid_loss=hist[-1]['valid_loss'], **{f'{h}_err':hist[-1][f'{h}_err'] for h in heads},
                seconds=round(secs, 2), images_per_sec=round(len(dls.train_ds)*epochs/secs, 1))
-    if out is not None:
-        out = Path(out); out.mkdir(parents=True, exist_ok=True)
-        learn.recorder.plot_loss(); plt.title(f"{arch}, {'disease' if single else 'disease + variety'}")
-        plt.savefig(out/'loss.png', dpi=90, bbox_inches='tight'); plt.close()
-        if (dls.path/'sample_submission.csv').exists() and (dls.path/'test_images').is_dir():
-            paddy_submission(learn, dls.path).to_csv(out/'submission.csv', index=False)
-        learn.export(out.absolute()/'model.pkl')
-        (out/'metrics.json').write_text(json.dumps(res, indent=2))
+    if out is not None: write_run(learn, res, out)
     return learn, res
 
-# %% ../nbs/02_multi_target.ipynb #37ff44e0
-@call_parse
-def lesson7_paddy(path:str=None, # a Paddy competition folder (default: the built-in sample)
-                  arch:str='resnet10t', # a timm model name
-                  size:int=64,  # image height; width is 3/4 of it
-                  epochs:int=8, bs:int=64, lr:float=3e-3,
-                  single:bool=False, # train on disease only
-                  pretrained:bool=False, # start from pretrained weights (downloads them)
-                  out:str='runs/paddy', # where to write metrics.json, loss.png, submission.csv, model.pkl
-                 ):
-    "Train the multi-target Paddy model and write its metrics, loss curve, submission and exported learner to `out`"
-    with user_errors('lesson7-paddy'):
-        _,res = train_paddy(path, arch, size, epochs, bs, lr, single, pretrained=pretrained, out=out)
-        print(json.dumps({k:v for k,v in res.items() if k not in ('history','settings')}))
+def write_run(learn:Learner, res:dict, out:str|Path):
+    "Write `res` as metrics.json, the loss curve, the submission (if there are test images) and the exported learner into `out`"
+    out,path = Path(out),learn.dls.path
+    out.mkdir(parents=True, exist_ok=True)
+    learn.recorder.plot_loss(); plt.title(f"{res['settings']['arch']}, {' + '.join(learn.loss_func.names)}")
+    plt.savefig(out/'loss.png', dpi=90, bbox_inches='tight'); plt.close()
+    if (path/'sample_submission.csv').exists() and (path/'test_images').is_dir():
+        paddy_submission(learn, path).to_csv(out/'submission.csv', index=False)
+    learn.export(out.absolute()/'model.pkl')
+    (out/'metrics.json').write_text(json.dumps(res, indent=2))
 
 # %% ../nbs/02_multi_target.ipynb #9db7d44c
 def bench_paddy(runs:list=None, # settings for `train_paddy`, one dict per row

@@ -32,3 +32,13 @@ def run(*args, env=None, **kw):
     exe = Path(sys.executable).parent/args[0]
     env = {k:v for k,v in {**os.environ, **(env or {})}.items() if v is not None}
     return subprocess.run([str(exe) if exe.exists() else args[0], *args[1:]], capture_output=True, text=True, env=env, timeout=600, **kw)
+
+def cli_error(capsys, cmd, *words, **kwargs):
+    "Call the command function `cmd` in-process with `kwargs`; check it exits 2 with one `<prog>: error:` line holding `words`"
+    import pytest
+    with pytest.raises(SystemExit) as e: cmd(**kwargs)
+    assert e.value.code == 2
+    lines = [l for l in capsys.readouterr().err.splitlines() if l.strip()]
+    assert len(lines) == 1 and ': error: ' in lines[0] and 'Traceback' not in lines[0], lines
+    for w in words: assert w in lines[0], lines[0]
+    return lines[0]

@@ -1,5 +1,5 @@
 "`lesson7-data` builds the samples, checks folders, and reports bad input in one line"
-from conftest import run, snapshot
+from conftest import run, snapshot, cli_error
 
 def test_paddy_sample(tmp_path):
     r = run('lesson7-data', 'paddy', '--dest', str(tmp_path/'p'))
@@ -28,11 +28,13 @@ def _one_line_error(r, *words):
     assert len(lines) == 1 and lines[0].startswith('lesson7-data: error: '), r.stderr
     for w in words: assert w in lines[0], lines[0]
 
-def test_invalid_path(tmp_path):
+def test_invalid_path(tmp_path, capsys):
+    from lesson7_companion.data import lesson7_data
     (tmp_path/'x').mkdir()
     _one_line_error(run('lesson7-data', 'paddy', '--path', str(tmp_path/'x')), 'no train.csv')
-    _one_line_error(run('lesson7-data', 'movielens', '--path', str(tmp_path/'x')), 'u.data')
+    cli_error(capsys, lesson7_data, 'u.data', dataset='movielens', path=str(tmp_path/'x'))
 
-def test_unknown_dataset_and_source():
-    _one_line_error(run('lesson7-data', 'cifar'), "use 'paddy' or 'movielens'")
-    _one_line_error(run('lesson7-data', 'movielens', '--source', 'ml-1m'), "'ml-100k'")
+def test_unknown_dataset_and_source(capsys):
+    from lesson7_companion.data import lesson7_data
+    cli_error(capsys, lesson7_data, "use 'paddy' or 'movielens'", dataset='cifar')
+    cli_error(capsys, lesson7_data, "'ml-100k'", dataset='movielens', source='ml-1m')

@@ -2,7 +2,7 @@
 import json, shutil
 from pathlib import Path
 import pytest
-from conftest import run
+from conftest import run, cli_error
 
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):
@@ -31,16 +31,17 @@ def _err(r, *words):
     assert line.startswith('lesson7-collab: error: '), r.stderr
     for w in words: assert w in line, line
 
-def test_bad_input(small, tmp_path):
+def test_bad_input(small, tmp_path, capsys):
+    from lesson7_companion.collab_interpret import lesson7_collab
+    _err(run('lesson7-collab', '--path', str(small), '--n-factors', '0', '--out', str(tmp_path/'o')), 'n-factors must be at least 1')
     o = str(tmp_path/'o')
-    _err(run('lesson7-collab', '--path', str(small), '--n-factors', '0', '--out', o), 'n-factors must be at least 1')
-    _err(run('lesson7-collab', '--path', str(small), '--model', 'svd', '--out', o), "Unknown model 'svd'")
+    cli_error(capsys, lesson7_collab, "Unknown model 'svd'", path=str(small), model='svd', out=o)
     bad = Path(shutil.copytree(small, tmp_path/'bad'))
     (bad/'u.data').write_text('1\t1\t3\t881250949\n2\t2\tfour\t881250950\n')
-    _err(run('lesson7-collab', '--path', str(bad), '--out', o), "rating='four'")
+    cli_error(capsys, lesson7_collab, "rating='four'", path=str(bad), out=o)
     (bad/'u.data').write_text('1\t1\t3\t881250949\n1\t2\t4\t881250950\n')
-    _err(run('lesson7-collab', '--path', str(bad), '--out', o), 'at least 2 users')
+    cli_error(capsys, lesson7_collab, 'at least 2 users', path=str(bad), out=o)
     shutil.copy(small/'u.data', bad/'u.data')
     (bad/'u.item').write_text((small/'u.item').read_bytes().decode('latin-1'), encoding='utf-8')
-    _err(run('lesson7-collab', '--path', str(bad), '--out', o), 'latin-1')
+    cli_error(capsys, lesson7_collab, 'latin-1', path=str(bad), out=o)
     assert not (tmp_path/'o').exists()

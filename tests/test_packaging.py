@@ -14,7 +14,7 @@ def test_commands_registered():
     eps = {e.name: e.value for e in entry_points(group='console_scripts')}
     assert eps['lesson7-data'] == 'lesson7_companion.data:lesson7_data'
     assert eps['lesson7-readme'] == 'lesson7_companion.docs:lesson7_readme'
-    for cmd,mod in [('lesson7-paddy','multi_target'), ('lesson7-paddy-bench','multi_target'), ('lesson7-collab','collab_interpret'),
+    for cmd,mod in [('lesson7-paddy','grad_accum'), ('lesson7-accum-bench','grad_accum'), ('lesson7-paddy-bench','multi_target'), ('lesson7-collab','collab_interpret'),
                     ('lesson7-collab-bench','collab_interpret')]:
         assert eps[cmd].startswith(f'lesson7_companion.{mod}:'), eps[cmd]
 

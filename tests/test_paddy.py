@@ -2,7 +2,7 @@
 import json, shutil
 from pathlib import Path
 import pandas as pd, pytest
-from conftest import run
+from conftest import run, cli_error
 
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):
@@ -33,16 +33,37 @@ def _err(r, *words):
     assert line.startswith('lesson7-paddy: error: '), r.stderr
     for w in words: assert w in line, line
 
-def test_bad_input(small, tmp_path):
-    _err(run('lesson7-paddy', '--path', str(tmp_path), '--out', str(tmp_path/'o')), 'no train.csv')
+def test_bad_input_cli(small, tmp_path):
+    "One real command line, to see the one-line error from outside"
     _err(run('lesson7-paddy', '--path', str(small), '--arch', 'resnet19', '--out', str(tmp_path/'o')), 'close names', 'resnet18')
-    _err(run('lesson7-paddy', '--path', str(small), '--bs', '0', '--out', str(tmp_path/'o')), 'bs=0')
-    _err(run('lesson7-paddy', '--path', str(small), '--bs', '500', '--out', str(tmp_path/'o')), 'bs=500', '96 training images')
+
+def test_bad_input(small, tmp_path, capsys):
+    from lesson7_companion.grad_accum import lesson7_paddy
+    o = str(tmp_path/'o')
+    cli_error(capsys, lesson7_paddy, 'no train.csv', path=str(tmp_path), out=o)
+    cli_error(capsys, lesson7_paddy, 'bs=0', path=str(small), bs=0, out=o)
+    cli_error(capsys, lesson7_paddy, 'bs=500', '96 training images', path=str(small), bs=500, out=o)
     bad = Path(shutil.copytree(small, tmp_path/'bad'))
     df = pd.read_csv(bad/'train.csv'); df.loc[0, 'label'] = 'rice_rust'; df.to_csv(bad/'train.csv', index=False)
-    _err(run('lesson7-paddy', '--path', str(bad), '--out', str(tmp_path/'o')), 'no folder', 'rice_rust')
+    cli_error(capsys, lesson7_paddy, 'no folder', 'rice_rust', path=str(bad), out=o)
     assert not (tmp_path/'o').exists()
 
 def test_empty_validation_set(small):
     from lesson7_companion.multi_target import paddy_dls
     with pytest.raises(ValueError, match='validation set'): paddy_dls(small, valid_pct=0.001)
+
+def test_accum_writes_memory(small, tmp_path):
+    r = run('lesson7-paddy', '--path', str(small), '--epochs', '1', '--size', '32', '--bs', '32', '--accum', '4', '--out', str(tmp_path/'acc'))
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path/'acc'/'metrics.json').read_text())
+    assert (m['accum'], m['micro_bs'], m['settings']['bs']) == (4, 8, 32)
+    assert m['saved_activation_bytes_per_micro_batch'] > 0 and m['param_bytes'] > 0
+    assert [k for k in m if 'saved' in k and 'bytes' in k]
+
+def test_accum_bad_input(small, tmp_path, capsys):
+    from lesson7_companion.grad_accum import lesson7_paddy
+    o = str(tmp_path/'o')
+    cli_error(capsys, lesson7_paddy, 'at least 1', path=str(small), accum=0, out=o)
+    cli_error(capsys, lesson7_paddy, 'at least 1', path=str(small), accum=-2, out=o)
+    cli_error(capsys, lesson7_paddy, 'larger than --bs', path=str(small), bs=16, accum=32, out=o)
+    cli_error(capsys, lesson7_paddy, 'not divisible', '[1, 2, 4, 8, 16, 32, 64]', path=str(small), bs=64, accum=3, out=o)
