@@ -42,3 +42,10 @@ def cli_error(capsys, cmd, *words, **kwargs):
     assert len(lines) == 1 and ': error: ' in lines[0] and 'Traceback' not in lines[0], lines
     for w in words: assert w in lines[0], lines[0]
     return lines[0]
+
+def run_error(r, prog, *words):
+    "Check the finished command `r` exited 2 with one `<prog>: error:` line holding `words`, and no traceback"
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f'{prog}: error: '), r.stderr
+    for w in words: assert w in lines[0], lines[0]

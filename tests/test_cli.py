@@ -1,5 +1,5 @@
 "`lesson7-data` builds the samples, checks folders, and reports bad input in one line"
-from conftest import run, snapshot, cli_error
+from conftest import run_error, run, snapshot, cli_error
 
 def test_paddy_sample(tmp_path):
     r = run('lesson7-data', 'paddy', '--dest', str(tmp_path/'p'))
@@ -21,12 +21,7 @@ def test_check_existing_folder(paddy):
     assert '40 train images' in r.stdout
     assert snapshot(paddy) == before
 
-def _one_line_error(r, *words):
-    assert r.returncode == 2
-    assert 'Traceback' not in r.stderr
-    lines = [l for l in r.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith('lesson7-data: error: '), r.stderr
-    for w in words: assert w in lines[0], lines[0]
+def _one_line_error(r, *words): run_error(r, 'lesson7-data', *words)
 
 def test_invalid_path(tmp_path, capsys):
     from lesson7_companion.data import lesson7_data

@@ -2,7 +2,7 @@
 import json, shutil
 from pathlib import Path
 import pytest
-from conftest import run, cli_error
+from conftest import run_error, run, cli_error
 
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):
@@ -25,11 +25,7 @@ def test_nn_model(small, tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path/'nn'/'metrics.json').read_text())['settings']['model'] == 'nn'
 
-def _err(r, *words):
-    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr
-    line = r.stderr.strip().splitlines()[-1]
-    assert line.startswith('lesson7-collab: error: '), r.stderr
-    for w in words: assert w in line, line
+def _err(r, *words): run_error(r, 'lesson7-collab', *words)
 
 def test_bad_input(small, tmp_path, capsys):
     from lesson7_companion.collab_interpret import lesson7_collab

@@ -2,7 +2,7 @@
 import json, shutil
 from pathlib import Path
 import pandas as pd, pytest
-from conftest import run, cli_error
+from conftest import run_error, run, cli_error
 
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):
@@ -27,11 +27,7 @@ def test_train_writes_everything(small, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[-2:] == ['2', '20']
 
-def _err(r, *words):
-    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr
-    line = r.stderr.strip().splitlines()[-1]
-    assert line.startswith('lesson7-paddy: error: '), r.stderr
-    for w in words: assert w in line, line
+def _err(r, *words): run_error(r, 'lesson7-paddy', *words)
 
 def test_bad_input_cli(small, tmp_path):
     "One real command line, to see the one-line error from outside"
