@@ -6,7 +6,7 @@ Docs: https://lesson7.github.io/lesson7-companion/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #c6d15d3d
 from __future__ import annotations
-import json, os, inspect, io, re, sys, shutil, tempfile, zipfile, hashlib
+import json, os, inspect, io, sys, shutil, tempfile, zipfile, hashlib
 from contextlib import contextmanager
 from contextlib import redirect_stdout, redirect_stderr
 from pathlib import Path

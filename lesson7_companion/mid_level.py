@@ -47,7 +47,7 @@ def paddy_datasets(path:str|Path=None, # a Paddy folder (default: the built-in s
 
 def mid_level_dls(dsets:Datasets, size:int|tuple=64, bs:int=64, aug:bool=True)->DataLoaders:
     "The same `DataLoaders` as `paddy_dls`, from `Datasets`: resizing and `ToTensor` per item, then float conversion and augmentation per batch"
-    h,w = (size, size*3//4) if isinstance(size, int) else size
+    h,w = portrait_size(size)
     dls = dsets.dataloaders(bs=bs, num_workers=0, after_item=[Resize((2*h, 2*w), method='squish'), ToTensor],
                             after_batch=[IntToFloatTensor, *(aug_transforms(size=(h,w), min_scale=0.75) if aug else [Resize((h,w))])])
     dls.heads,dls.path = ['disease','variety'],dsets.path
@@ -57,7 +57,7 @@ def mid_level_dls(dsets:Datasets, size:int|tuple=64, bs:int=64, aug:bool=True)->
 def bench_build(path:str|Path=None, size:int=64, bs:int=64, repeats:int=3)->pd.DataFrame:
     "Seconds to build the two-label Paddy `DataLoaders` three ways (`Datasets` by hand, a `DataBlock`, `paddy_dls`), and to build and read one epoch"
     path = get_paddy(path=path, check_images=False) if path else get_paddy()
-    h,w = size, size*3//4
+    h,w = portrait_size(size)
     block = lambda: DataBlock(blocks=(ImageBlock, CategoryBlock, CategoryBlock), n_inp=1, get_items=get_image_files,
                               get_y=[parent_label, VarietyOf(path)], splitter=RandomSplitter(0.2, seed=42),
                               item_tfms=Resize((2*h, 2*w), method='squish'), batch_tfms=aug_transforms(size=(h,w), min_scale=0.75)

@@ -13,9 +13,9 @@ import timm
 from fastai.vision.all import *
 
 # %% auto #0
-__all__ = ['HEAD_GETTERS', 'VarietyOf', 'paddy_block', 'paddy_dls', 'head_vocabs', 'MultiHeadLoss', 'HeadMetric', 'multi_head',
-           'check_arch', 'paddy_learner', 'head_probs', 'decode_heads', 'paddy_submission', 'train_paddy', 'write_run',
-           'bench_paddy', 'lesson7_paddy_bench']
+__all__ = ['HEAD_GETTERS', 'VarietyOf', 'portrait_size', 'paddy_block', 'paddy_dls', 'head_vocabs', 'MultiHeadLoss', 'HeadMetric',
+           'multi_head', 'check_arch', 'paddy_learner', 'head_probs', 'decode_heads', 'paddy_submission', 'train_paddy',
+           'write_run', 'bench_paddy', 'lesson7_paddy_bench']
 
 # %% ../nbs/02_multi_target.ipynb #d01201e9
 class VarietyOf:
@@ -33,7 +33,9 @@ class VarietyOf:
 # %% ../nbs/02_multi_target.ipynb #ffcae467
 HEAD_GETTERS = dict(disease=lambda path: parent_label, variety=lambda path: VarietyOf(path))
 
-def _hw(size): return (size, size*3//4) if isinstance(size, int) else tuple(size)
+def portrait_size(size:int|tuple)->tuple:
+    "(height, width) for `size`: an int is the height, and the width is 3/4 of it, as in the portrait photos"
+    return (size, size*3//4) if isinstance(size, int) else tuple(size)
 
 def paddy_block(path:Path, # a checked Paddy competition folder
                 heads:tuple=('disease','variety'), # the targets, one `CategoryBlock` each
@@ -43,7 +45,7 @@ def paddy_block(path:Path, # a checked Paddy competition folder
                )->DataBlock:
     "A `DataBlock` of Paddy images with one `CategoryBlock` per head in `heads`"
     if unknown := [h for h in heads if h not in HEAD_GETTERS]: raise ValueError(f"Unknown head(s) {unknown}; choose from {list(HEAD_GETTERS)}.")
-    h,w = _hw(size)
+    h,w = portrait_size(size)
     return DataBlock(blocks=(ImageBlock, *[CategoryBlock]*len(heads)), n_inp=1,
                      get_items=get_image_files, get_y=[HEAD_GETTERS[o](path) for o in heads],
                      splitter=RandomSplitter(valid_pct, seed=seed),
@@ -166,7 +168,7 @@ def train_paddy(path:str|Path=None, # a Paddy folder (default: the built-in samp
     else: learn.fit_one_cycle(epochs, lr, cbs=cbs)
     secs = time.time()-t
     hist = _history(learn)
-    res = dict(settings=dict(path=str(dls.path), arch=arch, size=list(_hw(size)), epochs=epochs, bs=bs, lr=lr, single=single, seed=seed,
+    res = dict(settings=dict(path=str(dls.path), arch=arch, size=list(portrait_size(size)), epochs=epochs, bs=bs, lr=lr, single=single, seed=seed,
                              pretrained=pretrained, finetune=finetune, device=str(dls.device), fp16=torch.cuda.is_available()),
                history=hist, valid_loss=hist[-1]['valid_loss'], **{f'{h}_err':hist[-1][f'{h}_err'] for h in heads},
                seconds=round(secs, 2), images_per_sec=round(len(dls.train_ds)*epochs/secs, 1))
