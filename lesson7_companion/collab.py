@@ -16,7 +16,9 @@ __all__ = ['collab_dls', 'n_ids', 'DotProduct', 'fit_collab', 'losses', 'DotProd
 
 # %% ../nbs/05_collab.ipynb #c086240b
 def collab_dls(path:str|Path=None, # a MovieLens folder (default: the built-in sample)
-               bs:int=512, valid_pct:float=0.2, seed:int=42, # batch size and the random validation split
+               bs:int=512, # ratings per batch
+               valid_pct:float=0.2, # share of ratings held out for validation
+               seed:int=42, # seed of the random validation split
               )->DataLoaders:
     "fastbook's `CollabDataLoaders` on (user, title, rating), from a checked MovieLens folder"
     path = get_movielens(path=path) if path else get_movielens()
@@ -24,14 +26,20 @@ def collab_dls(path:str|Path=None, # a MovieLens folder (default: the built-in s
     dls.path = path
     return dls
 
-def n_ids(dls:DataLoaders)->tuple:
+def n_ids(dls:DataLoaders, # collab `DataLoaders` from `collab_dls`
+         )->tuple:
     "Rows needed for users and for movies: the size of each vocab, `#na#` included"
     return len(dls.classes['user']),len(dls.classes['title'])
 
 # %% ../nbs/05_collab.ipynb #b5f86261
 class DotProduct(Module):
     "A rating as the dot product of a user's and a movie's latent factors, squashed into `y_range` if given"
-    def __init__(self, n_users:int, n_movies:int, n_factors:int, y_range:tuple=None):
+    def __init__(self,
+                 n_users:int, # rows of the user embedding (users in the vocab, with #na#)
+                 n_movies:int, # rows of the movie embedding
+                 n_factors:int, # latent factors per user and per movie
+                 y_range:tuple=None, # (low, high) to squash predictions into with a sigmoid; None: raw dot product
+                ):
         self.users,self.movies,self.y_range = Embedding(n_users, n_factors),Embedding(n_movies, n_factors),y_range
     def score(self, x): return (self.users(x[:,0]) * self.movies(x[:,1])).sum(dim=1)
     def forward(self, x):
@@ -39,32 +47,50 @@ class DotProduct(Module):
         return sigmoid_range(r, *self.y_range) if self.y_range else r
 
 # %% ../nbs/05_collab.ipynb #08a06783
-def fit_collab(dls:DataLoaders, model:nn.Module, epochs:int=5, lr:float=5e-3, wd:float=0.1, **kwargs)->Learner:
-    "Train `model` on `dls` with MSE loss and `fit_one_cycle`, quietly; the recorder keeps the history"
+def fit_collab(dls:DataLoaders, # collab `DataLoaders` from `collab_dls`
+               model:nn.Module, # a model taking (user, movie) index pairs
+               epochs:int=5, # epochs of `fit_one_cycle`
+               lr:float=5e-3, # peak learning rate
+               wd:float=0.1, # fastai's decoupled weight decay
+               **kwargs, # passed to `Learner`
+              )->Learner:
+    "Train `model` on `dls` with MSE loss and `fit_one_cycle`, quietly (`kwargs` go to `Learner`); the recorder keeps the history"
     learn = Learner(dls, model, loss_func=MSELossFlat(), **kwargs)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, wd=wd)
     return learn
 
-def losses(learn:Learner)->pd.DataFrame:
+def losses(learn:Learner, # a learner after `fit`
+          )->pd.DataFrame:
     "Train and valid MSE per epoch"
     return pd.DataFrame([dict(epoch=i, train=float(v[0]), valid=float(v[1])) for i,v in enumerate(learn.recorder.values)])
 
 # %% ../nbs/05_collab.ipynb #10b5b195
 class DotProductBias(DotProduct):
     "`DotProduct` plus a bias per user and per movie: how generous a user is, how good a movie is"
-    def __init__(self, n_users:int, n_movies:int, n_factors:int, y_range:tuple=(0,5.5)):
+    def __init__(self,
+                 n_users:int, # rows of the user embedding (users in the vocab, with #na#)
+                 n_movies:int, # rows of the movie embedding
+                 n_factors:int, # latent factors per user and per movie
+                 y_range:tuple=(0,5.5), # (low, high) the predictions are squashed into
+                ):
         super().__init__(n_users, n_movies, n_factors, y_range)
         self.user_bias,self.movie_bias = Embedding(n_users, 1),Embedding(n_movies, 1)
     def score(self, x): return super().score(x) + self.user_bias(x[:,0]).squeeze(1) + self.movie_bias(x[:,1]).squeeze(1)
 
 # %% ../nbs/05_collab.ipynb #01c7cea5
-def create_params(*size)->nn.Parameter:
+def create_params(*size, # the shape of the parameter
+                 )->nn.Parameter:
     "A learnable tensor of `size`, started at small random values"
     return nn.Parameter(torch.zeros(*size).normal_(0, 0.01))
 
 class ParamDotProductBias(Module):
     "`DotProductBias` with plain parameters indexed by id: what an `Embedding` does, spelt out"
-    def __init__(self, n_users:int, n_movies:int, n_factors:int, y_range:tuple=(0,5.5)):
+    def __init__(self,
+                 n_users:int, # rows of the user embedding (users in the vocab, with #na#)
+                 n_movies:int, # rows of the movie embedding
+                 n_factors:int, # latent factors per user and per movie
+                 y_range:tuple=(0,5.5), # (low, high) the predictions are squashed into
+                ):
         self.users,self.movies = create_params(n_users, n_factors),create_params(n_movies, n_factors)
         self.user_bias,self.movie_bias,self.y_range = create_params(n_users),create_params(n_movies),y_range
     def forward(self, x):

@@ -17,7 +17,8 @@ __all__ = ['BOOK_RECIPE', 'planted', 'movie_weights', 'most_similar', 'train_col
            'simulate_feedback', 'lesson7_collab', 'bench_collab', 'lesson7_collab_bench']
 
 # %% ../nbs/05a_collab_interpret.ipynb #0d4f7388
-def planted(dls:DataLoaders)->dict:
+def planted(dls:DataLoaders, # collab `DataLoaders` of the built-in sample
+           )->dict:
     "The sample's planted truth lined up with the rows of `dls`'s title vocab (row 0, `#na#`, gets NaN)"
     path = dls.path
     if not (path/'truth.json').exists(): raise FileNotFoundError(f"{path} has no truth.json: only the built-in sample knows its planted truth.")
@@ -28,14 +29,18 @@ def planted(dls:DataLoaders)->dict:
     return dict(item_bias=pick(t['item_bias']), item_factors=pick(t['item_factors']), noise_floor=t['noise_floor_mse'],
                 taste_genres=t['taste_genres'], genres=read_items(path).set_index('title').reindex(dls.classes['title'])[ML_GENRES])
 
-def movie_weights(learn:Learner)->tuple:
+def movie_weights(learn:Learner, # a trained dot-product collab learner
+                 )->tuple:
     "(biases, factors) of every title in the vocab, from a `collab_learner` or one of this lesson's models"
     m = learn.model
     if isinstance(m, EmbeddingDotBias): return m.i_bias.weight.squeeze(1).detach(),m.i_weight.weight.detach()
     if isinstance(m, DotProductBias): return m.movie_bias.weight.squeeze(1).detach(),m.movies.weight.detach()
     raise TypeError(f"{type(m).__name__} has no single movie bias and factor table.")
 
-def most_similar(learn:Learner, title:str, n:int=5)->pd.Series:
+def most_similar(learn:Learner, # a trained dot-product collab learner
+                 title:str, # a movie title from u.item
+                 n:int=5, # how many to return
+                )->pd.Series:
     "The `n` titles whose factors point most nearly the same way as `title`'s (cosine similarity)"
     vocab = learn.dls.classes['title']
     if title not in vocab.o2i: raise KeyError(f"{title!r} is not a title the model was trained on.")
@@ -48,9 +53,15 @@ def most_similar(learn:Learner, title:str, n:int=5)->pd.Series:
 # %% ../nbs/05a_collab_interpret.ipynb #cab30b96
 def train_collab(path:str|Path=None, # a MovieLens folder (default: the built-in sample)
                  model:str='dot',    # 'dot' (`EmbeddingDotBias`) or 'nn' (`EmbeddingNN`)
-                 n_factors:int=50, wd:float=0.1, epochs:int=5, lr:float=5e-3, bs:int=512, seed:int=42,
+                 n_factors:int=50, # latent factors per user and per movie
+                 wd:float=0.1, # fastai's decoupled weight decay
+                 epochs:int=5, # epochs of `fit_one_cycle`
+                 lr:float=5e-3, # peak learning rate
+                 bs:int=512, # ratings per batch
+                 seed:int=42, # seed of the validation split and the initialisation
                  out:str|Path=None,  # folder for metrics.json, loss.png, pca.png, biases.json
-                 progress:bool=True)->tuple: # (learner, metrics dict)
+                 progress:bool=True, # show fastai's progress bar and table
+                )->tuple: # (learner, metrics dict)
     "fastbook's `collab_learner` recipe on (user, title, rating), with its numbers reported and written into `out`"
     if n_factors < 1: raise ValueError(f"--n-factors must be at least 1, not {n_factors}: each user and movie needs a vector of that length.")
     if model not in ('dot','nn'): raise ValueError(f"Unknown model {model!r}: use 'dot' (dot product with biases) or 'nn' (EmbeddingNN).")
@@ -82,7 +93,10 @@ def _write_collab(learn, res, out):
     (out/'metrics.json').write_text(json.dumps(res, indent=2))
 
 # %% ../nbs/05a_collab_interpret.ipynb #49c10814
-def plot_movie_pca(learn:Learner, n:int=40, ratings:pd.DataFrame=None):
+def plot_movie_pca(learn:Learner, # a trained dot-product collab learner
+                   n:int=40, # label the n most-rated movies
+                   ratings:pd.DataFrame=None, # the ratings that say which movies are most rated (default: the learner's)
+                  ):
     "The `n` most-rated movies on the first two principal components of their factors"
     _,f = movie_weights(learn); vocab = learn.dls.classes['title']
     counts = (ratings if ratings is not None else load_ratings(learn.dls.path)).title.value_counts()
@@ -95,7 +109,10 @@ def plot_movie_pca(learn:Learner, n:int=40, ratings:pd.DataFrame=None):
     plt.xlabel('component 1'); plt.ylabel('component 2'); plt.title(f'movie factors: the {n} most-rated movies')
 
 # %% ../nbs/05a_collab_interpret.ipynb #4a676deb
-def predict_rating(learn:Learner, user:int, title:str)->float:
+def predict_rating(learn:Learner, # a trained collab learner
+                   user:int, # a user id from u.data
+                   title:str, # a movie title from u.item
+                  )->float:
     "The model's rating for `user` and `title`, refusing ids it never saw (which fastai would quietly map to `#na#`)"
     cls = learn.dls.classes
     if user not in cls['user'].o2i: raise KeyError(f"User {user} was not in the training data. fastai would map it to `#na#` (row 0), an embedding "
@@ -108,11 +125,13 @@ def predict_rating(learn:Learner, user:int, title:str)->float:
 
 # %% ../nbs/05a_collab_interpret.ipynb #b83c94b5
 def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json rates the recommended movies)
-                      rounds:int=8, k:int=5, # rounds of recommendation, movies recommended to each user per round
+                      rounds:int=8, # rounds of recommendation
+                      k:int=5, # movies recommended to each user per round
                       start:float=0.1, # share of the real history to start from: a young platform
                       shrink:float=20, # the recommender: each movie's mean rating, pulled towards the overall mean by this many ratings
                       policy:str='best', # 'best': recommend the top-scored movies; 'random': any unrated ones (no feedback)
-                      seed:int=0)->pd.DataFrame:
+                      seed:int=0, # seed of the random policy and of the starting history
+                     )->pd.DataFrame:
     "Recommend each user the `k` best-scored movies they have not rated, add the ratings they give, and repeat"
     path = Path(path) if path else get_movielens()
     t,r = json.loads((path/'truth.json').read_text()),read_ratings(path)
@@ -142,7 +161,11 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
 def lesson7_collab(path:str=None,  # a MovieLens folder with u.data and u.item (default: as --source says)
                    source:str='sample', # sample (built-in) or ml-100k (downloads with fastai's untar_data)
                    model:str='dot', # dot (dot product with biases) or nn (EmbeddingNN)
-                   n_factors:int=50, wd:float=0.1, epochs:int=5, lr:float=5e-3, bs:int=512,
+                   n_factors:int=50, # latent factors per user and per movie
+                   wd:float=0.1,    # weight decay (0 to see overfitting)
+                   epochs:int=5,    # epochs of fit_one_cycle
+                   lr:float=5e-3,   # peak learning rate
+                   bs:int=512,      # ratings per batch
                    seed:int=42,     # the random validation split and initialisation
                    out:str='runs/collab', # where to write metrics.json, loss.png, pca.png, biases.json
                   ):
@@ -155,7 +178,9 @@ def lesson7_collab(path:str=None,  # a MovieLens folder with u.data and u.item (
 # %% ../nbs/05a_collab_interpret.ipynb #e2f6ed9d
 BOOK_RECIPE = dict(bs=64, epochs=5, lr=5e-3, wd=0.1, n_factors=50)
 
-def bench_collab(path:str|Path=None, runs:dict=None)->pd.DataFrame:
+def bench_collab(path:str|Path=None, # a MovieLens folder (default: the built-in sample)
+                 runs:dict=None, # name -> settings for `train_collab` (default: this lesson's and the book's)
+                )->pd.DataFrame:
     "Train each recipe of `runs` (name -> `train_collab` settings) and tabulate seconds and valid MSE"
     runs = runs or {'fastbook (bs 64)': BOOK_RECIPE, 'lesson7-collab default': {}}
     rows = []

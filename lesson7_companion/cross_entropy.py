@@ -14,18 +14,23 @@ __all__ = ['softmax', 'logsumexp', 'log_softmax', 'soft_cross_entropy', 'nll_los
 
 # %% ../nbs/01_cross_entropy.ipynb #a1ba22bb
 def softmax(z:Tensor, # activations, classes in the last dimension
-            dim:int=-1)->Tensor:
+            dim:int=-1, # the dimension of the classes
+           )->Tensor:
     "Probabilities from the activations `z`: `exp(z)` normalised to sum to 1 along `dim`, without overflow"
     e = (z - z.max(dim, keepdim=True).values).exp()
     return e/e.sum(dim, keepdim=True)
 
 # %% ../nbs/01_cross_entropy.ipynb #2ef65897
-def logsumexp(z:Tensor, dim:int=-1)->Tensor:
+def logsumexp(z:Tensor, # activations
+              dim:int=-1, # the dimension to reduce
+             )->Tensor:
     "`log(exp(z).sum(dim))`, computed without overflow"
     m = z.max(dim, keepdim=True).values
     return (m + (z-m).exp().sum(dim, keepdim=True).log()).squeeze(dim)
 
-def log_softmax(z:Tensor, dim:int=-1)->Tensor:
+def log_softmax(z:Tensor, # activations, classes in the last dimension
+                dim:int=-1, # the dimension of the classes
+               )->Tensor:
     "`log(softmax(z))`, computed as `z - logsumexp(z)` so that it stays finite"
     return z - logsumexp(z, dim).unsqueeze(dim)
 

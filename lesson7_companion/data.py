@@ -261,8 +261,9 @@ def _some(xs, n=3):
 
 def read_csv_checked(fn:Path, # csv file to read
                      cols:list, # columns it must have
-                     **kwargs)->pd.DataFrame:
-    "Read `fn` with pandas, or raise one readable error naming the file and what is wrong with it"
+                     **kwargs, # passed to `pd.read_csv`
+                    )->pd.DataFrame:
+    "Read `fn` with pandas (`kwargs` go to `pd.read_csv`), or raise one readable error naming the file and what is wrong with it"
     fn = Path(fn)
     if not fn.is_file(): raise FileNotFoundError(f"{fn} does not exist.")
     try: df = pd.read_csv(fn, **kwargs)
@@ -358,7 +359,8 @@ def read_items(path:str|Path, # an ml-100k folder, or its u.item file
     return df
 
 # %% ../nbs/00_data.ipynb #4af53848
-def check_movielens(path:str|Path)->Path:
+def check_movielens(path:str|Path, # a folder with u.data and u.item
+                   )->Path:
     "Check that `path` is a MovieLens 100k folder whose `u.data` and `u.item` can be read and agree"
     path = Path(path).expanduser()
     if not path.is_dir(): raise FileNotFoundError(f"{path} is not a folder. Build the sample with `lesson7-data movielens`, or get ml-100k with `--source ml-100k`.")
@@ -367,7 +369,8 @@ def check_movielens(path:str|Path)->Path:
         raise ValueError(f"u.data rates {len(unknown)} movie id(s) that u.item does not list, e.g. {_some(unknown)}.")
     return path
 
-def load_ratings(path:str|Path)->pd.DataFrame:
+def load_ratings(path:str|Path, # a checked MovieLens folder
+                )->pd.DataFrame:
     "The ratings of the MovieLens folder `path` with their titles: fastbook's frame (user, movie, rating, timestamp, title)"
     path = check_movielens(path)
     return read_ratings(path).merge(read_items(path)[['movie','title']])
@@ -383,7 +386,8 @@ def _secrets():
     except OSError: pass
     return [o for o in out if o and len(o) >= 4]
 
-def scrub(msg:str)->str:
+def scrub(msg:str, # text that may hold a Kaggle key
+         )->str:
     "`msg` with any Kaggle credential on this machine replaced by `***`"
     for s in _secrets(): msg = msg.replace(s, '***')
     return msg
@@ -445,9 +449,9 @@ def get_paddy(source:str='sample', # 'sample' (built here, offline) or 'kaggle' 
               path:str|Path=None,   # a Paddy folder you already have: checked, never written to
               dest:str|Path=None,   # where a sample is built or the download goes (default: fastai's data folder)
               check_images:bool=True, # open every image to check it
-              **kwargs,             # passed to `paddy_sample`
+              **kwargs,             # passed to `paddy_sample` (for source='sample')
              )->Path:               # the checked competition folder
-    "The Paddy Disease Classification folder: built-in sample, Kaggle download, or your own"
+    "The Paddy Disease Classification folder: built-in sample (`kwargs` go to `paddy_sample`), Kaggle download, or your own"
     if path is not None: return check_paddy(path, check_images)
     if source == 'sample': return check_paddy(paddy_sample(dest, **kwargs), check_images)
     if source == 'kaggle': return check_paddy(kaggle_competition(PADDY_COMPETITION, dest), check_images)
@@ -480,14 +484,15 @@ def get_movielens(source:str='sample', # 'sample' (built here, with planted trut
                   dest:str|Path=None,   # where a sample is built or the download goes (default: fastai's data folder)
                   **kwargs,             # passed to `movielens_sample`
                  )->Path:               # the checked ml-100k-style folder
-    "The MovieLens 100k folder: built-in sample, grouplens download, or your own"
+    "The MovieLens 100k folder: built-in sample (`kwargs` go to `movielens_sample`), grouplens download, or your own"
     if path is not None: return check_movielens(path)
     if source == 'sample': return check_movielens(movielens_sample(dest, **kwargs))
     if source == 'ml-100k': return check_movielens(untar_movielens(dest))
     raise ValueError(f"Unknown MovieLens source {source!r}: use 'sample' (built-in) or 'ml-100k' (the real data).")
 
 # %% ../nbs/00_data.ipynb #d9f2960d
-def paddy_summary(path:str|Path)->str:
+def paddy_summary(path:str|Path, # a checked Paddy folder
+                 )->str:
     "A short report of a Paddy folder: where it is, its images, and the counts per label and per variety"
     path = Path(path)
     df = pd.read_csv(path/'train.csv')
@@ -497,7 +502,8 @@ def paddy_summary(path:str|Path)->str:
         f"{len(df):,} train images ({df.label.nunique()} labels, {df.variety.nunique()} varieties), {n_test:,} test images", '',
         pd.concat([lab, var], axis=1).fillna('').to_string(index=False)])
 
-def movielens_summary(path:str|Path)->str:
+def movielens_summary(path:str|Path, # a checked MovieLens folder
+                     )->str:
     "A short report of a MovieLens folder: where it is, users, movies, ratings and their histogram"
     r = load_ratings(path)
     hist = r.rating.value_counts().sort_index()

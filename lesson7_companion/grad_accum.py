@@ -40,14 +40,17 @@ def accumulate(n_acc:int, # items per optimizer step
     return GradientAccumulation(n_acc)
 
 # %% ../nbs/03_grad_accum.ipynb #139a0ec9
-def param_bytes(model:nn.Module)->int:
+def param_bytes(model:nn.Module, # any model
+               )->int:
     "Bytes of `model`'s parameters"
     return sum(p.numel()*p.element_size() for p in model.parameters())
 
 def saved_bytes(model:nn.Module, # a model in training mode
                 xb:Tensor,       # one micro-batch of inputs
-                loss_func=None, *yb)->int: # bytes autograd keeps for the backward pass
-    "Bytes of the tensors autograd saves for backward during one forward pass, each storage once, parameters left out"
+                loss_func=None, # when given, the backward pass includes the loss
+                *yb, # the targets the loss needs
+               )->int: # bytes autograd keeps for the backward pass
+    "Bytes of the tensors autograd saves for backward during one forward pass (and the loss on targets `yb`, given `loss_func`), each storage once, parameters left out"
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     seen = {}
     def pack(t):
@@ -60,7 +63,8 @@ def saved_bytes(model:nn.Module, # a model in training mode
     return sum(seen.values())
 
 # %% ../nbs/03_grad_accum.ipynb #9506dc8b
-def memory_report(learn:Learner)->dict:
+def memory_report(learn:Learner, # a learner, possibly with `GradientAccumulation`
+                 )->dict:
     "Saved-activation bytes for one micro-batch of `learn`'s training data, parameter bytes, and the CUDA peak when on a GPU"
     b = learn.dls.train.one_batch()
     b = [o.as_subclass(Tensor) for o in b]  # plain tensors: only their sizes matter here
@@ -80,7 +84,12 @@ def report_gpu()->str:
 # %% ../nbs/03_grad_accum.ipynb #ea398e65
 COURSE_GPU_MB = {1: 5173, 2: 4069, 4: 3513}  # Road to the Top part 3: convnext_small, 128px, fp16
 
-def bench_accum(arch:str='resnet18', size:int=64, bs:int=64, accums:tuple=(1,2,4), path=None)->pd.DataFrame:
+def bench_accum(arch:str='resnet18', # a timm model name
+                size:int=64, # image height; width is 3/4 of it
+                bs:int=64, # the effective batch size, kept fixed
+                accums:tuple=(1,2,4), # the accumulation settings to compare
+                path=None, # a Paddy folder (default: the built-in sample)
+               )->pd.DataFrame:
     "Saved-activation and parameter bytes per micro-batch at each of `accums`, at the same effective batch `bs`"
     rows = []
     for a in accums:
@@ -96,7 +105,11 @@ def bench_accum(arch:str='resnet18', size:int=64, bs:int=64, accums:tuple=(1,2,4
     return df.round(3)
 
 @call_parse
-def lesson7_accum_bench(arch:str='resnet18', size:int=64, bs:int=64, path:str=None):
+def lesson7_accum_bench(arch:str='resnet18', # a timm model name
+                        size:int=64, # image height; width is 3/4 of it
+                        bs:int=64, # the effective batch size, kept fixed
+                        path:str=None, # a Paddy folder (default: the built-in sample)
+                       ):
     "Print the memory that gradient accumulation saves, per micro-batch, at accum 1, 2 and 4"
     with user_errors('lesson7-accum-bench'):
         print(f"{arch} at {size}px, effective batch {bs}, device {'cuda' if torch.cuda.is_available() else 'cpu'}")
@@ -104,15 +117,23 @@ def lesson7_accum_bench(arch:str='resnet18', size:int=64, bs:int=64, path:str=No
 
 # %% ../nbs/03_grad_accum.ipynb #8082640c
 def train(path:str|Path=None, # a Paddy folder (default: the built-in sample)
-          arch:str='resnet10t', size:int|tuple=64,
+          arch:str='resnet10t', # a timm model name
+          size:int|tuple=64, # image height (width is 3/4 of it), or (height, width)
           accum:int=1,     # micro-batches per step: each is `bs // accum` images
           finetune:bool=False, # `fine_tune` a pretrained model (the course's setting) rather than train from scratch
-          epochs:int=8, bs:int=64, lr:float=3e-3, single:bool=False, seed:int=42, out:str|Path=None)->tuple:
+          epochs:int=8, # epochs of training
+          bs:int=64, # the effective batch size: images per optimizer step
+          lr:float=3e-3, # peak learning rate
+          single:bool=False, # disease only, no variety head
+          seed:int=42, # seed of the split and the initialisation
+          out:str|Path=None, # folder for metrics.json and the other outputs of `write_run`
+          cbs:list=None, # extra callbacks for training
+         )->tuple:
     "The course's `train`: micro-batches of `bs // accum` under `GradientAccumulation(bs)`, fp16 only on CUDA; reports memory too"
     micro = check_accum(bs, accum)
     if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
     learn,res = train_paddy(path, arch, size, epochs, micro, lr, single, seed, pretrained=finetune, finetune=finetune,
-                            cbs=[GradientAccumulation(bs)] if accum > 1 else None)
+                            cbs=[GradientAccumulation(bs)]*(accum > 1) + L(cbs))
     res['settings'].update(bs=bs, accum=accum, micro_bs=micro)
     res.update(accum=accum, micro_bs=micro, **memory_report(learn))
     if out is not None: write_run(learn, res, out)
@@ -123,10 +144,10 @@ def train(path:str|Path=None, # a Paddy folder (default: the built-in sample)
 def lesson7_paddy(path:str=None, # a Paddy competition folder (default: the built-in sample)
                   arch:str='resnet10t', # a timm model name
                   size:int=64,  # image height; width is 3/4 of it
-                  epochs:int=8,
+                  epochs:int=8, # epochs of training
                   bs:int=64,    # images per optimizer step (the effective batch size)
                   accum:int=1,  # split each batch into this many micro-batches of bs/accum (gradient accumulation)
-                  lr:float=3e-3,
+                  lr:float=3e-3, # peak learning rate
                   single:bool=False, # train on disease only
                   pretrained:bool=False, # fine-tune pretrained weights (downloads them)
                   out:str='runs/paddy', # where to write metrics.json, loss.png, submission.csv, model.pkl

@@ -12,16 +12,20 @@ import time
 from fastai.vision.all import *
 
 # %% auto #0
-__all__ = ['ReadVariety', 'check_splits', 'paddy_datasets', 'mid_level_dls', 'bench_build', 'LeafPair', 'PairLeaves']
+__all__ = ['ReadVariety', 'check_splits', 'paddy_datasets', 'mid_level_dls', 'data_diffs', 'bench_build', 'LeafPair',
+           'PairLeaves']
 
 # %% ../nbs/04_mid_level.ipynb #28249715
 class ReadVariety(Transform):
     "Look up the variety of an image path in the competition's `train.csv`; anything that is not a `Path` passes through"
-    def __init__(self, path:Path): self.lookup = VarietyOf(path)
+    def __init__(self, path:Path, # a Paddy folder with train.csv
+                ): self.lookup = VarietyOf(path)
     def encodes(self, f:Path): return self.lookup(f)
 
 # %% ../nbs/04_mid_level.ipynb #b9abaeb3
-def check_splits(splits:list, n:int)->list:
+def check_splits(splits:list, # lists of indices: training, validation, ...
+                 n:int, # how many items they index
+                )->list:
     "`splits` if it is a list of disjoint index lists within `range(n)`, else one clear error"
     for i,s in enumerate(splits):
         if bad := [o for o in s if not 0 <= int(o) < n]:
@@ -34,7 +38,9 @@ def check_splits(splits:list, n:int)->list:
     return splits
 
 def paddy_datasets(path:str|Path=None, # a Paddy folder (default: the built-in sample)
-                   valid_pct:float=0.2, seed:int=42, splits:list=None, # a random split, or your own `splits`
+                   valid_pct:float=0.2, # share of images held out, for a random split
+                   seed:int=42, # seed of the random split
+                   splits:list=None, # your own (train, valid) indices instead of a random split
                   )->Datasets:
     "`(image, disease, variety)` `Datasets` built by hand: one pipeline for the image and one per label"
     path = get_paddy(path=path, check_images=False) if path else get_paddy()
@@ -45,7 +51,11 @@ def paddy_datasets(path:str|Path=None, # a Paddy folder (default: the built-in s
     dsets.path = path
     return dsets
 
-def mid_level_dls(dsets:Datasets, size:int|tuple=64, bs:int=64, aug:bool=True)->DataLoaders:
+def mid_level_dls(dsets:Datasets, # from `paddy_datasets`
+                  size:int|tuple=64, # image height (width is 3/4 of it), or (height, width)
+                  bs:int=64, # images per batch
+                  aug:bool=True, # fastai's standard augmentation on the batch
+                 )->DataLoaders:
     "The same `DataLoaders` as `paddy_dls`, from `Datasets`: resizing and `ToTensor` per item, then float conversion and augmentation per batch"
     h,w = portrait_size(size)
     dls = dsets.dataloaders(bs=bs, num_workers=0, after_item=[Resize((2*h, 2*w), method='squish'), ToTensor],
@@ -53,8 +63,30 @@ def mid_level_dls(dsets:Datasets, size:int|tuple=64, bs:int=64, aug:bool=True)->
     dls.heads,dls.path = ['disease','variety'],dsets.path
     return dls
 
+# %% ../nbs/04_mid_level.ipynb #74f3f448
+def data_diffs(a:DataLoaders, # one way of building the data
+               b:DataLoaders, # another
+               idxs:tuple=(0, 7, -1), # validation items to decode and compare
+              )->list: # what differs; empty when nothing does
+    "How two `DataLoaders` of `(image, label, ...)` differ: split, vocabs, and decoded validation items"
+    out = []
+    for nm in ('train_ds', 'valid_ds'):
+        if list(getattr(a, nm).items) != list(getattr(b, nm).items): out.append(f"{nm} holds other items")
+    va,vb = [list(t.vocab) for t in a.train_ds.tls[a.n_inp:]],[list(t.vocab) for t in b.train_ds.tls[b.n_inp:]]
+    if va != vb: out.append(f"vocabs differ: {va} vs {vb}")
+    if not out:
+        for i in idxs:
+            x,y = a.valid_ds.decode(a.valid_ds[i]),b.valid_ds.decode(b.valid_ds[i])
+            if not np.array_equal(np.array(x[0]), np.array(y[0])): out.append(f"valid item {i}: the images differ")
+            if tuple(x[1:]) != tuple(y[1:]): out.append(f"valid item {i}: labels {x[1:]} vs {y[1:]}")
+    return out
+
 # %% ../nbs/04_mid_level.ipynb #945b9b1e
-def bench_build(path:str|Path=None, size:int=64, bs:int=64, repeats:int=3)->pd.DataFrame:
+def bench_build(path:str|Path=None, # a Paddy folder (default: the built-in sample)
+                size:int=64, # image height; width is 3/4 of it
+                bs:int=64, # images per batch
+                repeats:int=3, # timings per way; the best is kept
+               )->pd.DataFrame:
     "Seconds to build the two-label Paddy `DataLoaders` three ways (`Datasets` by hand, a `DataBlock`, `paddy_dls`), and to build and read one epoch"
     path = get_paddy(path=path, check_images=False) if path else get_paddy()
     h,w = portrait_size(size)
@@ -87,7 +119,10 @@ class LeafPair(fastuple):
 
 class PairLeaves(Transform):
     "Pair each image with another of the same disease (half the time) or of a different one; validation pairs are fixed"
-    def __init__(self, files:list, splits:list, seed:int=0):
+    def __init__(self, files:list, # image files, with their disease as parent folder
+                 splits:list, # (train, valid) indices into `files`
+                 seed:int=0, # seed for drawing the partners of validation items
+                ):
         self.labels = [parent_label(f) for f in files]
         self.by_label = {l:[f for f,m in zip(files, self.labels) if m == l] for l in set(self.labels)}
         self.rng = random.Random(seed)

@@ -33,14 +33,16 @@ class VarietyOf:
 # %% ../nbs/02_multi_target.ipynb #ffcae467
 HEAD_GETTERS = dict(disease=lambda path: parent_label, variety=lambda path: VarietyOf(path))
 
-def portrait_size(size:int|tuple)->tuple:
+def portrait_size(size:int|tuple, # the height, or (height, width)
+                 )->tuple:
     "(height, width) for `size`: an int is the height, and the width is 3/4 of it, as in the portrait photos"
     return (size, size*3//4) if isinstance(size, int) else tuple(size)
 
 def paddy_block(path:Path, # a checked Paddy competition folder
                 heads:tuple=('disease','variety'), # the targets, one `CategoryBlock` each
                 size:int|tuple=64, # image height (width is 3/4 of it: the photos are portrait), or (height, width)
-                valid_pct:float=0.2, seed:int=42, # the random validation split
+                valid_pct:float=0.2, # share of images held out for validation
+                seed:int=42, # seed of the random validation split
                 aug:bool=True,  # fastai's standard augmentation on the GPU-side batch
                )->DataBlock:
     "A `DataBlock` of Paddy images with one `CategoryBlock` per head in `heads`"
@@ -54,7 +56,12 @@ def paddy_block(path:Path, # a checked Paddy competition folder
 
 # %% ../nbs/02_multi_target.ipynb #c3a70dc6
 def paddy_dls(path:str|Path=None, # a Paddy folder (default: the built-in sample)
-              heads:tuple=('disease','variety'), size:int|tuple=64, bs:int=64, valid_pct:float=0.2, seed:int=42, aug:bool=True,
+              heads:tuple=('disease','variety'), # the targets, one `CategoryBlock` each
+              size:int|tuple=64, # image height (width is 3/4 of it), or (height, width)
+              bs:int=64, # images per batch
+              valid_pct:float=0.2, # share of images held out for validation
+              seed:int=42, # seed of the random validation split
+              aug:bool=True, # fastai's standard augmentation on the batch
               num_workers:int=None, # loader processes (default: none on CPU, fastai's default on a GPU)
              )->DataLoaders:
     "`DataLoaders` for the Paddy images with one label per head, checking the folder and the settings first"
@@ -69,14 +76,17 @@ def paddy_dls(path:str|Path=None, # a Paddy folder (default: the built-in sample
     dls.heads,dls.path = list(heads),path
     return dls
 
-def head_vocabs(dls:DataLoaders)->list:
+def head_vocabs(dls:DataLoaders, # from `paddy_dls`
+               )->list:
     "The vocab of each target of `dls`, in order"
     return [tl.vocab for tl in dls.train_ds.tls[dls.n_inp:]]
 
 # %% ../nbs/02_multi_target.ipynb #38edb7fa
 class MultiHeadLoss:
     "Sum of one cross-entropy per head, the activations split into heads of `sizes`"
-    def __init__(self, sizes:list, names:list=None):
+    def __init__(self, sizes:list, # classes per head, in the order of the targets
+                 names:list=None, # a name per head, for the metrics
+                ):
         self.sizes,self.names = list(sizes),list(names or [f'head{i}' for i in range(len(sizes))])
     def split(self, acts):
         "The activations of each head"
@@ -93,20 +103,26 @@ class MultiHeadLoss:
 
 class HeadMetric:
     "Error rate (`kind='err'`) or cross-entropy (`kind='loss'`) of one head of a `MultiHeadLoss`"
-    def __init__(self, loss:MultiHeadLoss, i:int, kind:str='err'):
+    def __init__(self, loss:MultiHeadLoss, # the learner's loss, which knows where each head's columns are
+                 i:int, # which head
+                 kind:str='err', # 'err' (error rate) or 'loss' (that head's cross-entropy)
+                ):
         self.loss,self.i,self.kind,self.__name__ = loss,i,kind,f'{loss.names[i]}_{kind}'
     def __call__(self, acts, *targs):
         a,t = self.loss.split(acts)[self.i],targs[self.i]
         return error_rate(a, t) if self.kind == 'err' else F.cross_entropy(a, t)
 
-def multi_head(dls:DataLoaders, names:list=None)->tuple:
+def multi_head(dls:DataLoaders, # from `paddy_dls`
+               names:list=None, # a name per head (default: the targets' names)
+              )->tuple:
     "A `MultiHeadLoss` sized from the vocabs of `dls`, and per-head error-rate and loss metrics"
     sizes = [len(v) for v in head_vocabs(dls)]
     loss = MultiHeadLoss(sizes, names or [f'head{i}' for i in range(len(sizes))])
     return loss, [HeadMetric(loss, i, k) for k in ('err','loss') for i in range(len(sizes))]
 
 # %% ../nbs/02_multi_target.ipynb #abc6a5b8
-def check_arch(arch:str)->str:
+def check_arch(arch:str, # a timm model name
+              )->str:
     "`arch` if timm knows it, else a `ValueError` naming the closest names timm has"
     if timm.is_model(arch): return arch
     close = difflib.get_close_matches(arch, timm.list_models(), n=6, cutoff=0.5)
@@ -117,19 +133,24 @@ def paddy_learner(dls:DataLoaders, # from `paddy_dls`
                   arch:str='resnet10t', # a timm model name
                   pretrained:bool=False, # pretrained weights need the timm/HF hub (a download)
                   heads:list=None, # names of the heads (default: the `heads` `dls` was built with)
-                  **kwargs)->Learner:
-    "A `vision_learner` with one output block per head, the summed cross-entropy loss and per-head metrics; fp16 on CUDA only"
+                  **kwargs, # passed to `vision_learner`
+                 )->Learner:
+    "A `vision_learner` (`kwargs` go to it) with one output block per head, the summed cross-entropy loss and per-head metrics; fp16 on CUDA only"
     loss,metrics = multi_head(dls, heads or getattr(dls, 'heads', None))
     learn = vision_learner(dls, check_arch(arch), n_out=sum(loss.sizes), loss_func=loss, metrics=metrics, pretrained=pretrained, **kwargs)
     return learn.to_fp16() if torch.cuda.is_available() else learn
 
 # %% ../nbs/02_multi_target.ipynb #8b9e2ad3
-def head_probs(learn:Learner, dl=None)->list:
+def head_probs(learn:Learner, # a trained `paddy_learner`
+               dl=None, # the items to predict (default: the validation set)
+              )->list:
     "Softmax probabilities of each head on `dl` (default: the validation set), one tensor per head"
     probs,_ = learn.get_preds(dl=dl)   # the loss's `activation` gives softmax per head
     return list(probs.split(learn.loss_func.sizes, dim=-1))
 
-def decode_heads(learn:Learner, dl=None)->pd.DataFrame:
+def decode_heads(learn:Learner, # a trained `paddy_learner`
+                 dl=None, # the items to predict (default: the validation set)
+                )->pd.DataFrame:
     "The predicted name of each head and its probability, one row per item of `dl`"
     out = {}
     for name,p,vocab in zip(learn.loss_func.names, head_probs(learn, dl), head_vocabs(learn.dls)):
@@ -137,7 +158,9 @@ def decode_heads(learn:Learner, dl=None)->pd.DataFrame:
         out[name],out[f'{name}_prob'] = np.array(vocab)[idx.numpy()],conf.numpy().round(4)
     return pd.DataFrame(out)
 
-def paddy_submission(learn:Learner, path:Path)->pd.DataFrame:
+def paddy_submission(learn:Learner, # a trained `paddy_learner`
+                     path:Path, # the competition folder, with test_images and sample_submission.csv
+                    )->pd.DataFrame:
     "A Kaggle submission (`image_id,label`) for the test images of `path`, in `sample_submission.csv`'s order"
     sub = read_csv_checked(path/'sample_submission.csv', ['image_id','label'], dtype=str)
     dl = learn.dls.test_dl([path/'test_images'/o for o in sub.image_id])
@@ -151,9 +174,14 @@ def _history(learn):
             for i,vals in enumerate(learn.recorder.values)]
 
 def train_paddy(path:str|Path=None, # a Paddy folder (default: the built-in sample)
-                arch:str='resnet10t', size:int=64, epochs:int=8, bs:int=64, lr:float=3e-3,
+                arch:str='resnet10t', # a timm model name
+                size:int=64, # image height; width is 3/4 of it
+                epochs:int=8, # epochs of training
+                bs:int=64, # images per optimizer step
+                lr:float=3e-3, # peak learning rate
                 single:bool=False, # disease only, no variety head
-                seed:int=42, pretrained:bool=False,
+                seed:int=42, # seed of the split and the initialisation
+                pretrained:bool=False, # pretrained weights (a download from the timm/HF hub)
                 out:str|Path=None, # folder for metrics.json, loss.png, submission.csv and model.pkl
                 cbs:list=None,     # extra callbacks for training
                 finetune:bool=False, # `fine_tune` (for pretrained weights) instead of `fit_one_cycle`
@@ -175,7 +203,10 @@ def train_paddy(path:str|Path=None, # a Paddy folder (default: the built-in samp
     if out is not None: write_run(learn, res, out)
     return learn, res
 
-def write_run(learn:Learner, res:dict, out:str|Path):
+def write_run(learn:Learner, # the trained learner
+              res:dict, # the run's results, written as metrics.json
+              out:str|Path, # the folder to write to
+             ):
     "Write `res` as metrics.json, the loss curve, the submission (if there are test images) and the exported learner into `out`"
     out,path = Path(out),learn.dls.path
     out.mkdir(parents=True, exist_ok=True)
@@ -188,8 +219,9 @@ def write_run(learn:Learner, res:dict, out:str|Path):
 
 # %% ../nbs/02_multi_target.ipynb #9db7d44c
 def bench_paddy(runs:list=None, # settings for `train_paddy`, one dict per row
-                **kwargs)->pd.DataFrame: # settings shared by every run
-    "Train each of `runs` and tabulate seconds, images per second and the error of each head"
+                **kwargs, # settings shared by every row
+               )->pd.DataFrame: # one row per run
+    "Train each of `runs` (with the settings in `kwargs` shared by all) and tabulate seconds, images per second and the error of each head"
     runs = runs or [dict(arch='resnet10t'), dict(arch='resnet10t', single=True), dict(arch='resnet18')]
     rows = []
     for r in runs:
@@ -203,8 +235,11 @@ def bench_paddy(runs:list=None, # settings for `train_paddy`, one dict per row
 @call_parse
 def lesson7_paddy_bench(archs:str='resnet10t,resnet18', # comma-separated timm names, each trained disease+variety
                         single:bool=True, # also train the first arch on disease only
-                        epochs:int=8, size:int=64, bs:int=64,
-                        path:str=None): # a Paddy folder (default: the built-in sample)
+                        epochs:int=8, # epochs per run
+                        size:int=64, # image height; width is 3/4 of it
+                        bs:int=64, # images per batch
+                        path:str=None, # a Paddy folder (default: the built-in sample)
+                       ):
     "Benchmark the Paddy models on this machine and print one table"
     with user_errors('lesson7-paddy-bench'):
         runs = [dict(arch=a) for a in archs.split(',')] + ([dict(arch=archs.split(',')[0], single=True)] if single else [])

@@ -33,3 +33,17 @@ def test_unknown_dataset_and_source(capsys):
     from lesson7_companion.data import lesson7_data
     cli_error(capsys, lesson7_data, "use 'paddy' or 'movielens'", dataset='cifar')
     cli_error(capsys, lesson7_data, "'ml-100k'", dataset='movielens', source='ml-1m')
+
+def test_tour_and_docs_bad_input(tmp_path, capsys):
+    "`lesson7-tour` and `lesson7-docs` refuse bad settings, or a folder of yours, in one line before doing any work"
+    from lesson7_companion.tour import lesson7_tour
+    from lesson7_companion.docs import lesson7_docs
+    mine = tmp_path/'mine'; mine.mkdir(); (mine/'notes.txt').write_text('keep me')
+    before = snapshot(mine)
+    cli_error(capsys, lesson7_tour, 'not from a tour', out=str(mine))
+    cli_error(capsys, lesson7_tour, 'is a file', out=str(mine/'notes.txt'))
+    cli_error(capsys, lesson7_tour, 'Use one of [1, 2, 4, 8, 16, 32, 64]', out=str(tmp_path/'t'), accum=3)
+    cli_error(capsys, lesson7_tour, '--collab-epochs must be', out=str(tmp_path/'t'), collab_epochs=0)
+    cli_error(capsys, lesson7_tour, 'is not a folder', out=str(tmp_path/'t'), paddy=str(tmp_path/'nowhere'))
+    cli_error(capsys, lesson7_docs, 'is not a docs site built before', dest=str(mine))
+    assert snapshot(mine) == before and not (tmp_path/'t').exists()

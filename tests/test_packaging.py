@@ -1,5 +1,5 @@
 "The project is an nbdev 3 package whose module is exported from the notebooks, and they stay in step"
-import os, subprocess, tomllib
+import os, re, subprocess, tomllib
 from importlib.metadata import entry_points
 from conftest import ROOT, run
 
@@ -14,6 +14,8 @@ def test_commands_registered():
     eps = {e.name: e.value for e in entry_points(group='console_scripts')}
     assert eps['lesson7-data'] == 'lesson7_companion.data:lesson7_data'
     assert eps['lesson7-readme'] == 'lesson7_companion.docs:lesson7_readme'
+    assert eps['lesson7-docs'] == 'lesson7_companion.docs:lesson7_docs'
+    assert eps['lesson7-tour'] == 'lesson7_companion.tour:lesson7_tour'
     for cmd,mod in [('lesson7-paddy','grad_accum'), ('lesson7-accum-bench','grad_accum'), ('lesson7-paddy-bench','multi_target'), ('lesson7-collab','collab_interpret'),
                     ('lesson7-collab-bench','collab_interpret')]:
         assert eps[cmd].startswith(f'lesson7_companion.{mod}:'), eps[cmd]
@@ -34,3 +36,17 @@ def test_export_and_clean_change_nothing():
     after = _status()
     assert after == before, f'nbdev-export / nbdev-clean changed files: run them and commit\n{after}'
     if os.environ.get('CI'): assert after == '', f'uncommitted changes in a clean clone:\n{after}'
+
+def test_readme_main_job_is_the_tour():
+    assert '```sh\npip install -e ".[dev]" && lesson7-tour\n```' in (ROOT/'README.md').read_text()
+
+def test_workflows_use_commands_that_exist():
+    "The GitHub workflows call nbdev 3's hyphenated commands (nbdev 2's `nbdev_docs` is gone) and this project's tests"
+    import yaml
+    cmds = {e.name for e in entry_points(group='console_scripts')}
+    for name, needs in [('test.yaml', ['nbdev-clean', 'nbdev-export', 'nbdev-test', 'pytest']), ('deploy.yaml', ['nbdev-docs'])]:
+        wf = yaml.safe_load((ROOT/'.github/workflows'/name).read_text())
+        script = '\n'.join(s.get('run', '') for job in wf['jobs'].values() for s in job['steps'])
+        for n in needs: assert n in script, (name, n)
+        used = set(re.findall(r'\b(nbdev[-_][a-z_-]+|lesson7-[a-z-]+)', script))
+        assert used <= cmds, (name, used - cmds)
