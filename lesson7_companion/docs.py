@@ -33,6 +33,8 @@ def abs_links(md:str, # markdown text
     "Point the links to pages of the site in `md` (`page.html`, `page.html#anchor`) at `base`, so they work on GitHub too"
     return re.sub(r'\]\(([\w.-]+\.html(?:#[\w.-]*)?)\)', lambda m: f"]({base.rstrip('/')}/{m[1]})", md)
 
+def _fm(src): return yaml.safe_load(src.strip().strip('-')) or {}   # a front matter cell's YAML
+
 def nb2md(nb:str|Path, # a notebook processed by nbdev's `proc_nbs`
          )->str:
     "GitHub markdown for the processed notebook `nb`: front matter as title and summary, prose, code and text outputs"
@@ -40,7 +42,7 @@ def nb2md(nb:str|Path, # a notebook processed by nbdev's `proc_nbs`
     for c in read_nb(nb).cells:
         src = c.source.strip()
         if c.cell_type == 'raw' and src.startswith('---'):
-            fm = yaml.safe_load(src.strip('-'))
+            fm = _fm(src)
             out += [f"# {fm['title']}", f"> {' '.join(fm.get('description', '').split())}"]
         elif c.cell_type == 'markdown' and not src.startswith('<!-- WARNING'): out.append(src)
         elif c.cell_type == 'code' and src:
@@ -90,7 +92,7 @@ class colab_badge(Processor):
 # %% ../nbs/90_docs.ipynb #04d37fe5
 def _front_matter(nb): 
     c = first(read_nb(nb).cells, lambda c: c.cell_type == 'raw' and c.source.startswith('---'))
-    return (yaml.safe_load(c.source.strip().strip('-')) or {}) if c else {}
+    return _fm(c.source) if c else {}
 
 def stage_site(proc:str|Path, # nbdev's processed folder (`_proc`)
                dest:str|Path, # a new folder to copy it to

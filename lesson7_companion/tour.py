@@ -54,6 +54,10 @@ def _multi_step(out, epochs, paddy, **kw):
     res['ce_ours'],res['ce_torch'] = float(cross_entropy(d, targs[0])),float(F.cross_entropy(d, targs[0]))
     return f"disease_err {res['disease_err']:.3f}, variety_err {res['variety_err']:.3f}", res
 
+def _ce_step(out, results, **kw):
+    r = results['multi_target']   # computed with the model of the multi-target step
+    return f"{r['ce_ours']:.4f}, PyTorch's {r['ce_torch']:.4f}", dict(ours=r['ce_ours'], torch=r['ce_torch'])
+
 def _accum_step(out, epochs, accum, results, paddy, **kw):
     _,res = train(paddy, accum=accum, epochs=epochs, out=out/'grad_accum', cbs=EpochLine())
     res['activations_vs_no_accum'] = res['saved_activation_bytes_per_micro_batch']/results['multi_target']['saved_activation_bytes_per_micro_batch']
@@ -75,7 +79,7 @@ def _collab_step(out, collab_epochs, wd, movielens, **kw):
 TOUR_STEPS = [  # (key, lesson, what is run, step)
     ('data', '00 data', 'the built-in Paddy and MovieLens samples', _data_step),
     ('multi_target', '02 multi-target', 'resnet10t, disease + variety, bs 64', _multi_step),
-    ('cross_entropy', '01 cross-entropy', "the disease head's valid loss, from softmax", None),
+    ('cross_entropy', '01 cross-entropy', "the disease head's valid loss, from softmax", _ce_step),
     ('grad_accum', '03 gradient accumulation', 'the same, bs 64 as {accum} micro-batches of {micro}', _accum_step),
     ('mid_level', '04 mid-level API', 'Datasets by hand vs the DataBlock', _mid_step),
     ('collab_wd0', '05 collab', 'collab_learner, no weight decay (lr 1e-2)', partial(_collab_step, wd=0)),
@@ -127,10 +131,7 @@ def tour(out:str|Path='runs/tour', # folder for the summary, each run's results 
             what = what.format(accum=accum, micro=micro)
             print(f"[{i}/{len(TOUR_STEPS)}] {lesson}: {what}", flush=True)
             t = time.time()
-            if key == 'cross_entropy':
-                r = results['multi_target']
-                metric,res = f"{r['ce_ours']:.4f}, PyTorch's {r['ce_torch']:.4f}",dict(ours=r['ce_ours'], torch=r['ce_torch'])
-            else: metric,res = step(out, epochs=epochs, accum=accum, collab_epochs=collab_epochs, results=results, paddy=paddy, movielens=movielens)
+            metric,res = step(out, epochs=epochs, accum=accum, collab_epochs=collab_epochs, results=results, paddy=paddy, movielens=movielens)
             secs = round(time.time()-t, 1)
             results[key] = res
             rows.append(dict(lesson=lesson, run=what, key_metric=metric, seconds=secs))
@@ -139,7 +140,7 @@ def tour(out:str|Path='runs/tour', # folder for the summary, each run's results 
     df = pd.DataFrame(rows).sort_values('lesson', kind='stable', ignore_index=True)   # run in the order needed, shown in lesson order
     df.to_csv(out/'summary.csv', index=False); (out/'summary.md').write_text(_table_md(df))
     total = round(time.time()-t0, 1)
-    (out/'tour.json').write_text(json.dumps(dict(status='done', seconds=total, summary=rows, results=results), indent=1, default=str))
+    (out/'tour.json').write_text(json.dumps(dict(status='done', seconds=total, summary=df.to_dict('records'), results=results), indent=1, default=str))
     print(f"\n{df.to_string(index=False)}\n\ntotal {total} s; summary, runs and plots in {out}", flush=True)
     return df
 

@@ -1,9 +1,8 @@
 "Every kind of bad input gets one readable error of the right type, and nothing the user had is lost"
-import io, json, zipfile, shutil
+import io, zipfile
 from pathlib import Path
 import pandas as pd, pytest, requests
 from lesson7_companion.data import *
-from lesson7_companion.data import _secrets
 from conftest import run, snapshot
 
 # --- Kaggle: credentials, rules, network, interrupted downloads ---------------------------------------------------

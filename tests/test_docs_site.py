@@ -5,9 +5,10 @@ from html import unescape
 from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urlparse
 import pytest, yaml
 from conftest import ROOT
+from lesson7_companion.docs import is_lesson
 
 # Debian's chromium and chromium-driver (what .ci/run installs); elsewhere, say on GitHub's runners, Google Chrome and its driver
 CHROMIUM = os.environ.get('LESSON7_CHROMIUM') or shutil.which('chromium') or shutil.which('google-chrome') or '/usr/bin/chromium'
@@ -31,7 +32,7 @@ def _sidebar():
     return out
 
 SIDEBAR = _sidebar()
-LESSONS = [(nb, page, title) for nb, page, title in SIDEBAR if re.match(r'\d', nb) and int(nb[:2]) < 90]
+LESSONS = [(nb, page, title) for nb, page, title in SIDEBAR if is_lesson(nb)]
 
 class _Ids(HTMLParser):
     def __init__(self): super().__init__(); self.ids = set()
