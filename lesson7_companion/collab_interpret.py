@@ -8,6 +8,7 @@ Docs: https://lesson7.github.io/lesson7-companion/collab_interpret.html.md"""
 from __future__ import annotations
 from .data import *
 from .collab import *
+from .samples import rate
 from fastai.collab import *
 from fastai.tabular.all import *
 import json, time
@@ -26,8 +27,8 @@ def planted(dls:DataLoaders, # collab `DataLoaders` of the built-in sample
     ids = dict(zip(read_items(path).title, read_items(path).movie))
     idx = [ids.get(o) for o in dls.classes['title']]
     pick = lambda a: np.array([np.full(np.shape(a[0]), np.nan) if i is None else a[i-1] for i in idx], dtype=float)
-    return dict(item_bias=pick(t['item_bias']), item_factors=pick(t['item_factors']), noise_floor=t['noise_floor_mse'],
-                taste_genres=t['taste_genres'], genres=read_items(path).set_index('title').reindex(dls.classes['title'])[ML_GENRES])
+    return dict(item_bias=pick(t['item_bias']), item_factors=pick(t['item_factors']), noise_floor=t['noise_floor_mse'], taste_axes=np.array(t['taste_axes']),
+                taste_genres=t['taste_genres'], genres=read_items(path).drop_duplicates('title').set_index('title').reindex(dls.classes['title'])[ML_GENRES])
 
 def movie_weights(learn:Learner, # a trained dot-product collab learner
                  )->tuple:
@@ -151,8 +152,7 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
         if policy == 'random': score = rng.random((nu, ni))  # each user gets their own random picks
         pick = np.argsort(np.where(seen, -np.inf, np.broadcast_to(score, (nu, ni))), axis=1)[:, ::-1][:, :k]
         nu_,nm_ = np.repeat(np.arange(nu), k),pick.ravel()
-        mean = t['global_mean'] + ub[nu_] + ib[nm_] + (uf[nu_]*itf[nm_]).sum(1)
-        ny = np.clip(np.rint(mean + rng.normal(0, t['noise_sd'], len(mean))), 1, 5)
+        ny = rate(ub[nu_] + ib[nm_] + (uf[nu_]*itf[nm_]).sum(1), t, rng).astype(float)   # the sample's own rule
         u,m,y = np.concatenate([u, nu_]),np.concatenate([m, nm_]),np.concatenate([y, ny])
     return pd.DataFrame(rows)
 

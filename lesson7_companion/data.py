@@ -17,18 +17,18 @@ import numpy as np, pandas as pd, torch
 from PIL import Image
 from fastcore.all import *
 from fastai.data.external import fastai_path, untar_data, URLs
-from fastai.data.transforms import get_image_files
+from fastai.data.transforms import get_image_files, RandomSplitter
 from fastai.vision.utils import verify_images
 
 # %% auto #0
 __all__ = ['PADDY_LABEL_COUNTS', 'PADDY_VARIETY_COUNTS', 'PADDY_LABELS', 'PADDY_VARIETIES', 'PADDY_COLS', 'PADDY_COMPETITION',
-           'SAMPLE_VERSION', 'ML_GENRES', 'TASTE_GENRES', 'ML_RATINGS', 'USER_ERRORS', 'data_dir', 'spread_counts',
-           'paddy_image', 'paddy_sample', 'movielens_sample', 'read_csv_checked', 'check_paddy', 'read_ratings',
-           'read_items', 'check_movielens', 'load_ratings', 'scrub', 'kaggle_competition', 'get_paddy',
-           'untar_movielens', 'get_movielens', 'paddy_summary', 'movielens_summary', 'user_errors', 'prepare_data',
-           'lesson7_data']
+           'PADDY_PIXEL_STATS', 'SAMPLE_VERSION', 'ML_GENRES', 'TASTE_GENRES', 'ML_100K', 'ML_RATINGS', 'USER_ERRORS',
+           'data_dir', 'read_csv_checked', 'check_paddy', 'read_ratings', 'read_items', 'check_movielens',
+           'load_ratings', 'scrub', 'kaggle_competition', 'get_paddy', 'untar_movielens', 'get_movielens',
+           'paddy_fidelity', 'movielens_fidelity', 'global_features', 'feature_baselines', 'paddy_summary',
+           'movielens_summary', 'user_errors', 'prepare_data', 'lesson7_data']
 
-# %% ../nbs/00_data.ipynb #04e2ddc8
+# %% ../nbs/00_data.ipynb #da41cca0
 PADDY_LABEL_COUNTS = dict(bacterial_leaf_blight=479, bacterial_leaf_streak=380, bacterial_panicle_blight=337, blast=1738,
     brown_spot=965, dead_heart=1442, downy_mildew=620, hispa=1594, normal=1764, tungro=1088)
 PADDY_VARIETY_COUNTS = dict(ADT45=6992, KarnatakaPonni=988, Ponni=657, AtchayaPonni=461, Zonal=399, AndraPonni=377,
@@ -36,29 +36,16 @@ PADDY_VARIETY_COUNTS = dict(ADT45=6992, KarnatakaPonni=988, Ponni=657, AtchayaPo
 PADDY_LABELS,PADDY_VARIETIES = list(PADDY_LABEL_COUNTS),list(PADDY_VARIETY_COUNTS)
 PADDY_COLS = ['image_id','label','variety','age']
 PADDY_COMPETITION = 'paddy-disease-classification'
+PADDY_PIXEL_STATS = dict(mean=[0.497, 0.588, 0.230], std=[0.233, 0.233, 0.190])  # the real images, channels R, G, B, scale 0-1
 
 # %% ../nbs/00_data.ipynb #bcce6aef
 def data_dir()->Path:
     "fastai's data folder (`~/.fastai/data`, or under `FASTAI_HOME`), where datasets go by default"
     return fastai_path('data')
 
-# %% ../nbs/00_data.ipynb #ae4e9747
-def spread_counts(weights:dict, # name -> real frequency
-                  n:int,          # total to share out
-                  balance:float=0.5, # 1: keep the real proportions; 0: share evenly
-                  min_n:int=1,    # the least any name gets
-                 )->dict:         # name -> count, summing to `n`
-    "Share `n` between the names of `weights` in proportion to `weights**balance`, each getting at least `min_n`"
-    if n < min_n*len(weights): raise ValueError(f"{n} is too few to give each of the {len(weights)} classes {min_n}; ask for at least {min_n*len(weights)}.")
-    w = np.array(list(weights.values()), dtype=float)**balance
-    share = min_n + (n - min_n*len(w)) * w/w.sum()
-    cnt = np.floor(share).astype(int)
-    cnt[np.argsort(cnt-share)[:n-cnt.sum()]] += 1  # largest remainders get the leftovers
-    return dict(zip(weights, cnt.tolist()))
-
-# %% ../nbs/00_data.ipynb #e1073118
+# %% ../nbs/00_data.ipynb #d8b78567
 _MARKER = '.lesson7_sample.json'
-SAMPLE_VERSION = 5  # bump when the generators change, so an old sample is never taken for a new one
+SAMPLE_VERSION = 6  # bump when the generators change, so an old sample is never taken for a new one
 
 def _defaults(f, **kw):
     "The default settings of sample builder `f`, as its `params` would record them"
@@ -94,164 +81,16 @@ def _build_once(dest:Path, params:dict, build)->Path:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
-# %% ../nbs/00_data.ipynb #ccc5956f
-def _hsv2rgb(h, s, v):
-    i = int(h*6)%6; f = h*6-int(h*6)
-    p,q,t = v*(1-s), v*(1-f*s), v*(1-(1-f)*s)
-    return np.array([(v,t,p),(q,v,p),(p,v,t),(p,q,v),(t,p,v),(v,p,q)][i])
-
-# Leaf colour per variety: ten hues from yellow-green to blue-green
-_VARIETY_RGB = {v:_hsv2rgb(0.10+0.048*i, 0.65, 0.75) for i,v in enumerate(PADDY_VARIETIES)}
-
-def _lesion_mask(label, h, w, rng):
-    "A 0..1 mask with the lesion pattern planted for disease `label`"
-    y,x = np.mgrid[0:h,0:w]/max(h,w)
-    f,ph = rng.uniform(5,6.5), rng.uniform(0,2*np.pi)
-    wave = lambda t: (np.sin(2*np.pi*f*t+ph) > 0.45).astype(float)
-    def discs(n, r0, r1):
-        m = np.zeros((h,w))
-        for _ in range(n):
-            cy,cx,r = rng.uniform(0,h/max(h,w)),rng.uniform(0,w/max(h,w)),rng.uniform(r0,r1)
-            m = np.maximum(m, ((y-cy)**2+(x-cx)**2 < r*r).astype(float))
-        return m
-    if label=='bacterial_leaf_blight':  # one large blotch, kept inside the leaf
-        cy,cx,r = rng.uniform(0.3,1.0)*h/max(h,w),rng.uniform(0.3,0.7)*w/max(h,w),rng.uniform(0.18,0.25)
-        return ((y-cy)**2+(x-cx)**2 < r*r).astype(float)
-    if label=='bacterial_leaf_streak': return wave(x)
-    if label=='bacterial_panicle_blight': return wave(y)
-    if label=='blast': return wave((x+y)/np.sqrt(2))
-    if label=='brown_spot': return discs(int(rng.integers(14,22)), 0.025, 0.04)
-    if label=='dead_heart':
-        cy,cx = rng.uniform(0.3,0.9),rng.uniform(0.2,0.55)
-        return wave(np.sqrt((y-cy)**2+(x-cx)**2))
-    if label=='downy_mildew': return ((np.sin(2*np.pi*f*x+ph)>0)^(np.sin(2*np.pi*f*y)>0)).astype(float)
-    if label=='hispa': return (rng.random((h,w)) < 0.12).astype(float)
-    if label=='normal': return np.zeros((h,w))
-    if label=='tungro': return np.maximum(wave((x+y)/np.sqrt(2)), wave((x-y)/np.sqrt(2)))  # a lattice: a mirror image stays tungro
-    raise ValueError(f"unknown disease {label!r}; expected one of {PADDY_LABELS}")
-
-def paddy_image(label:str, # disease: its lesion pattern is planted
-                variety:str, # rice variety: it sets the leaf colour
-                size:tuple=(96,128), # (width, height), portrait like the real 480x640
-                rng=None, # a `np.random.Generator`
-               )->Image.Image:
-    "A synthetic leaf photo: leaf colour from `variety`, lesion pattern from `label`, plus noise"
-    rng = ifnone(rng, np.random.default_rng())
-    w,h = size
-    if variety not in _VARIETY_RGB: raise ValueError(f"unknown variety {variety!r}; expected one of {PADDY_VARIETIES}")
-    leaf = _VARIETY_RGB[variety]*rng.uniform(0.9,1.1) + rng.normal(0, 0.015, 3)
-    shade = 0.85 + 0.3*np.linspace(0, 1, w)[None,:]*rng.uniform(0.5,1)     # uneven light across the leaf
-    img = leaf[None,None,:]*shade[...,None]
-    lesion = np.array([0.92,0.88,0.8]) if label=='hispa' else np.array([0.35,0.2,0.08])   # hispa scrapes pale streaks
-    a = _lesion_mask(label, h, w, rng)[...,None]*rng.uniform(0.65,0.9)
-    img = img*(1-a) + lesion*a + rng.normal(0, 0.04, (h,w,3))
-    return Image.fromarray((img.clip(0,1)*255).astype(np.uint8))
-
-# %% ../nbs/00_data.ipynb #d2690da0
-def paddy_sample(dest:str|Path=None, # folder to build in (default: one in `data_dir()` named for the settings)
-                 n_train:int=1000,  # training images (the real set has 10,407)
-                 n_test:int=100,    # test images (the real set has 3,469)
-                 size:tuple=(96,128), # image (width, height); the real ones are 480x640 portrait
-                 balance:float=0.5, # 1: real label and variety frequencies; 0: even; between: tempered
-                 seed:int=42,       # same seed, same sample
-                )->Path:            # the competition folder
-    "Build (once, then reuse) a synthetic Paddy competition folder laid out like Kaggle's"
-    params = dict(kind='paddy', version=SAMPLE_VERSION, n_train=n_train, n_test=n_test, size=list(size), balance=balance, seed=seed)
-    dest = _sample_dest(dest, 'paddy_sample', params, _defaults(paddy_sample, kind='paddy', version=SAMPLE_VERSION))
-    def build(tmp):
-        rng = np.random.default_rng(seed)
-        labs = np.repeat(PADDY_LABELS, list(spread_counts(PADDY_LABEL_COUNTS, n_train, balance).values()))
-        vars_ = np.repeat(PADDY_VARIETIES, list(spread_counts(PADDY_VARIETY_COUNTS, n_train, balance).values()))
-        labs,vars_ = rng.permutation(labs),rng.permutation(vars_)  # shuffled apart: variety says nothing of disease
-        ages = rng.integers(45, 83, n_train)
-        df = pd.DataFrame(dict(image_id=[f'{100001+i}.jpg' for i in range(n_train)], label=labs, variety=vars_, age=ages))
-        for r in df.itertuples():
-            (tmp/'train_images'/r.label).mkdir(parents=True, exist_ok=True)
-            paddy_image(r.label, r.variety, size, rng).save(tmp/'train_images'/r.label/r.image_id, quality=90)
-        df.sort_values(['label','variety','age'], kind='stable').to_csv(tmp/'train.csv', index=False)
-        (tmp/'test_images').mkdir()
-        test_ids = [f'{200001+i}.jpg' for i in range(n_test)]
-        for i in test_ids: paddy_image(rng.choice(PADDY_LABELS), rng.choice(PADDY_VARIETIES), size, rng).save(tmp/'test_images'/i, quality=90)
-        pd.DataFrame(dict(image_id=test_ids, label='')).to_csv(tmp/'sample_submission.csv', index=False)
-    return _build_once(dest, params, build)
-
-# %% ../nbs/00_data.ipynb #545dbf08
+# %% ../nbs/00_data.ipynb #6c386536
 ML_GENRES = ['unknown','Action','Adventure','Animation',"Children's",'Comedy','Crime','Documentary','Drama','Fantasy',
              'Film-Noir','Horror','Musical','Mystery','Romance','Sci-Fi','Thriller','War','Western']
-TASTE_GENRES = ['Action','Comedy','Drama','Romance','Horror','Sci-Fi']  # one planted latent factor each
+TASTE_GENRES = ['Action','Comedy','Drama','Romance','Horror','Sci-Fi']  # one planted latent factor each in the sample
 _GENRE_FREQ = dict(Action=251, Adventure=135, Animation=42, **{"Children's":122}, Comedy=505, Crime=109, Documentary=50,
     Drama=725, Fantasy=22, **{'Film-Noir':24}, Horror=92, Musical=56, Mystery=61, Romance=247, **{'Sci-Fi':101}, Thriller=251, War=71, Western=27)
-_WORDS1 = 'Silent Crimson Last Hidden Golden Broken Distant Wild Secret Frozen Midnight Lonely Electric Quiet Burning Little Strange Endless'.split()
-_WORDS2 = 'River Garden Empire Harbor Letter Promise Station Mirror Winter Summer Kingdom Dream Road Island Shadow Voyage Orchard Signal'.split()
-_WORDS_LATIN1 = ['Café','Señor','Mädchen','Noël','Misère','Garçon','Fräulein','Déjà Vu','Año','Élan']
-
-def _titles(n, rng):
-    "`n` distinct made-up film titles with years; a few use latin-1 letters, as in ml-100k"
-    out,seen = [],set()
-    while len(out) < n:
-        w1 = rng.choice(_WORDS_LATIN1) if rng.random() < 0.04 else rng.choice(_WORDS1)
-        t = f"The {w1} {rng.choice(_WORDS2)}" + (f" {rng.integers(2,5)}" if rng.random() < 0.15 else '')
-        if t in seen: continue
-        seen.add(t); out.append(t)
-    return [f"{t} ({y})" for t,y in zip(out, rng.integers(1930, 1999, n))]
-
-def _noise_floor(mean, sd):
-    "Expected variance of a rating made by rounding N(`mean`, `sd`) to 1..5: the MSE no model can beat"
-    m = torch.tensor(mean, dtype=torch.float64)[:,None]
-    edges = torch.tensor([-np.inf,1.5,2.5,3.5,4.5,np.inf], dtype=torch.float64)
-    cdf = torch.special.ndtr((edges[None]-m)/sd)
-    p = cdf[:,1:]-cdf[:,:-1]
-    k = torch.arange(1,6, dtype=torch.float64)
-    e = (p*k).sum(1)
-    return ((p*k**2).sum(1)-e**2).mean().item()
-
-# %% ../nbs/00_data.ipynb #d04a36ed
-def movielens_sample(dest:str|Path=None, # folder to build in (default: one in `data_dir()` named for the settings)
-                     n_users:int=600,      # users (ml-100k has 943)
-                     n_items:int=400,      # movies (ml-100k has 1,682)
-                     min_ratings:int=20,   # every user rates at least this many, as in ml-100k
-                     mean_ratings:int=200, # average ratings per user (ml-100k: 106); ~106k ratings in all by default
-                     noise_sd:float=0.7,   # sd of the rating noise before rounding
-                     popularity:float=1.2, # sd of log popularity: larger gives a longer tail of rarely rated movies
-                     seed:int=42,          # same seed, same sample
-                    )->Path:               # the ml-100k-style folder
-    "Build (once, then reuse) a synthetic MovieLens 100k folder, with the planted truth in `truth.json`"
-    params = dict(kind='movielens', version=SAMPLE_VERSION, n_users=n_users, n_items=n_items, min_ratings=min_ratings, mean_ratings=mean_ratings, noise_sd=noise_sd, popularity=popularity, seed=seed)
-    if n_users < 2 or n_items < 2: raise ValueError(f"a MovieLens sample needs at least 2 users and 2 movies, not {n_users} and {n_items}.")
-    if not 0 < min_ratings <= mean_ratings <= n_items:
-        raise ValueError(f"need 0 < min_ratings <= mean_ratings <= n_items, got {min_ratings}, {mean_ratings}, {n_items}.")
-    dest = _sample_dest(dest, 'movielens_sample', params, _defaults(movielens_sample, kind='movielens', version=SAMPLE_VERSION))
-    def build(tmp):
-        rng = np.random.default_rng(seed)
-        g = np.array(list(_GENRE_FREQ.values()), float)
-        genres = np.zeros((n_items, len(ML_GENRES)), int)
-        for i in range(n_items): genres[i, 1+rng.choice(len(g), rng.integers(1,4), replace=False, p=g/g.sum())] = 1
-        taste = genres[:, [ML_GENRES.index(t) for t in TASTE_GENRES]].astype(float)
-        item_f = (taste - taste.mean(0)) + rng.normal(0, 0.2, taste.shape)
-        user_f = rng.normal(0, 0.45, (n_users, len(TASTE_GENRES)))
-        mu,user_b,item_b = 3.4,rng.normal(0, 0.4, n_users),rng.normal(0, 0.5, n_items)
-        # long tail of popularity, and good movies get watched more
-        pop = np.exp(rng.normal(0, popularity, n_items) + 1.0*item_b); pop /= pop.sum()
-        n_per = np.minimum(min_ratings + rng.geometric(1/(mean_ratings-min_ratings+1), n_users) - 1, n_items)
-        u = np.repeat(np.arange(n_users), n_per)
-        m = np.concatenate([rng.choice(n_items, k, replace=False, p=pop) for k in n_per])
-        mean = mu + user_b[u] + item_b[m] + (user_f[u]*item_f[m]).sum(1)
-        r = np.clip(np.rint(mean + rng.normal(0, noise_sd, len(mean))), 1, 5).astype(int)
-        ts = rng.integers(874724710, 893286639, len(r))
-        o = rng.permutation(len(r))
-        pd.DataFrame(dict(user=u+1, item=m+1, rating=r, ts=ts)).iloc[o].to_csv(tmp/'u.data', sep='\t', header=False, index=False)
-        titles = _titles(n_items, rng)
-        lines = [f"{i+1}|{t}|01-Jan-{t[-5:-1]}||http://us.imdb.com/M/title-exact?{t.replace(' ','%20')}|" + '|'.join(map(str, genres[i]))
-                 for i,t in enumerate(titles)]
-        (tmp/'u.item').write_bytes(('\n'.join(lines)+'\n').encode('latin-1'))
-        occ = ['student','engineer','educator','programmer','writer','artist','other']
-        (tmp/'u.user').write_text(''.join(f"{i+1}|{rng.integers(15,70)}|{rng.choice(['M','F'])}|{rng.choice(occ)}|{rng.integers(10000,99999)}\n"
-                                          for i in range(n_users)))
-        truth = dict(global_mean=mu, noise_sd=noise_sd, noise_floor_mse=_noise_floor(mean, noise_sd), taste_genres=TASTE_GENRES,
-                     user_bias=user_b.round(5).tolist(), item_bias=item_b.round(5).tolist(),
-                     user_factors=user_f.round(5).tolist(), item_factors=item_f.round(5).tolist())
-        (tmp/'truth.json').write_text(json.dumps(truth))
-    return _build_once(dest, params, build)
+ML_100K = dict(users=943, movies=1682, ratings=100_000, titles=1664, density=0.063, mean_rating=3.53,
+               per_user=dict(min=20, median=65, mean=106, max=737),
+               per_movie=dict(min=1, median=27, mean=59.5, max=583, rated_once=141, rated_5_or_fewer=384, top10pct_share=0.427, top1pct_share=0.073),
+               rating_share={1:0.0611, 2:0.1137, 3:0.2715, 4:0.3417, 5:0.2120})  # published figures of the real ml-100k
 
 # %% ../nbs/00_data.ipynb #2debce4c
 def _some(xs, n=3):
@@ -444,7 +283,7 @@ def kaggle_competition(comp:str=PADDY_COMPETITION, # the competition's name on K
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
-# %% ../nbs/00_data.ipynb #3bc49055
+# %% ../nbs/00_data.ipynb #30aed629
 def get_paddy(source:str='sample', # 'sample' (built here, offline) or 'kaggle' (the real competition data)
               path:str|Path=None,   # a Paddy folder you already have: checked, never written to
               dest:str|Path=None,   # where a sample is built or the download goes (default: fastai's data folder)
@@ -452,12 +291,13 @@ def get_paddy(source:str='sample', # 'sample' (built here, offline) or 'kaggle' 
               **kwargs,             # passed to `paddy_sample` (for source='sample')
              )->Path:               # the checked competition folder
     "The Paddy Disease Classification folder: built-in sample (`kwargs` go to `paddy_sample`), Kaggle download, or your own"
+    from lesson7_companion.samples import paddy_sample   # here, not at the top: the samples module builds on this one
     if path is not None: return check_paddy(path, check_images)
     if source == 'sample': return check_paddy(paddy_sample(dest, **kwargs), check_images)
     if source == 'kaggle': return check_paddy(kaggle_competition(PADDY_COMPETITION, dest), check_images)
     raise ValueError(f"Unknown Paddy source {source!r}: use 'sample' (built-in) or 'kaggle' (the real data).")
 
-# %% ../nbs/00_data.ipynb #32d08ae7
+# %% ../nbs/00_data.ipynb #9ddc477b
 def untar_movielens(dest:str|Path=None, # the ml-100k folder to create (default: `data_dir()/'ml-100k'`, where fastai puts it)
                    )->Path:
     "Download ml-100k with fastai's `untar_data`, unpacking beside `dest` first so a broken download leaves nothing behind"
@@ -485,10 +325,84 @@ def get_movielens(source:str='sample', # 'sample' (built here, with planted trut
                   **kwargs,             # passed to `movielens_sample`
                  )->Path:               # the checked ml-100k-style folder
     "The MovieLens 100k folder: built-in sample (`kwargs` go to `movielens_sample`), grouplens download, or your own"
+    from lesson7_companion.samples import movielens_sample
     if path is not None: return check_movielens(path)
     if source == 'sample': return check_movielens(movielens_sample(dest, **kwargs))
     if source == 'ml-100k': return check_movielens(untar_movielens(dest))
     raise ValueError(f"Unknown MovieLens source {source!r}: use 'sample' (built-in) or 'ml-100k' (the real data).")
+
+# %% ../nbs/00_data.ipynb #a2e69235
+def _fid(stat, sample, real, tol, rel=True):
+    "One row of a fidelity table: `sample` is within `tol` of `real`, relative (`rel`) or absolute"
+    return dict(statistic=stat, sample=round(float(sample), 4), real=real, tolerance=f"{tol:.0%}" if rel else f"±{tol:g}",
+                ok=bool(abs(sample-real) <= (tol*abs(real) if rel else tol)))
+
+def paddy_fidelity(path:str|Path, # a checked Paddy folder
+                   n_pixels:int=500, # images read for the pixel statistics (spread over the folder)
+                  )->pd.DataFrame: # statistic, sample, real, tolerance, ok
+    "Label and variety shares and pixel statistics of the Paddy folder `path` beside the real competition's"
+    path = Path(path); df = pd.read_csv(path/'train.csv')
+    lab,var = df.label.value_counts(normalize=True),df.variety.value_counts(normalize=True)
+    real_l,real_v = [pd.Series(d)/sum(d.values()) for d in (PADDY_LABEL_COUNTS, PADDY_VARIETY_COUNTS)]
+    rows = [_fid('largest label / smallest label', lab.max()/lab.min(), round(real_l.max()/real_l.min(), 2), 0.1)]
+    rows += [_fid(f'share of {k}', lab.get(k, 0), round(v, 4), 0.005, rel=False) for k,v in real_l.items()]
+    rows += [_fid(f'share of {k}', var.get(k, 0), round(v, 4), 0.005, rel=False) for k,v in real_v.items()]
+    fs = [path/'train_images'/l/i for l,i in zip(df.label, df.image_id)]
+    px = np.concatenate([np.asarray(Image.open(f).convert('RGB'), np.float32).reshape(-1,3)/255 for f in fs[::max(1, len(fs)//n_pixels)]])
+    for s,vals in (('mean', px.mean(0)), ('std', px.std(0))):
+        rows += [_fid(f'pixel {s} {c}', v, r, 0.1) for c,v,r in zip('RGB', vals, PADDY_PIXEL_STATS[s])]
+    return pd.DataFrame(rows)
+
+def movielens_fidelity(path:str|Path, # a checked MovieLens folder
+                      )->pd.DataFrame: # statistic, sample, real, tolerance, ok
+    "The size, sparsity, long tails and rating histogram of the MovieLens folder `path` beside ml-100k's"
+    r = load_ratings(path); pu,pm = r.groupby('user').size(),r.movie.value_counts()
+    n_u,n_m,R,PU,PM = r.user.nunique(),len(read_items(path)),ML_100K,ML_100K['per_user'],ML_100K['per_movie']
+    top = lambda q: pm.iloc[:max(1, int(n_m*q))].sum()/len(r)
+    rows = [_fid('users', n_u, R['users'], 0.1), _fid('movies', n_m, R['movies'], 0.1), _fid('ratings', len(r), R['ratings'], 0.1),
+            _fid('titles', r.title.nunique(), R['titles'], 0.1), _fid('density', len(r)/n_u/n_m, R['density'], 0.1),
+            _fid('mean rating', r.rating.mean(), R['mean_rating'], 0.1)]
+    rows += [_fid(f'ratings per user: {k}', getattr(pu, k)(), v, 0.1) for k,v in PU.items()]
+    rows += [_fid(f'ratings per movie: {k}', getattr(pm, k)(), PM[k], 0.1) for k in ('min','median','mean','max')]
+    rows += [_fid('movies rated once', (pm==1).sum(), PM['rated_once'], 0.1), _fid('movies rated 5 times or fewer', (pm<=5).sum(), PM['rated_5_or_fewer'], 0.1),
+             _fid('share of the top 10% of movies', top(0.1), PM['top10pct_share'], 0.1), _fid('share of the top 1% of movies', top(0.01), PM['top1pct_share'], 0.1)]
+    share = r.rating.value_counts(normalize=True)
+    rows += [_fid(f'share of {k} stars', share.get(k, 0), v, 0.02, rel=False) for k,v in R['rating_share'].items()]
+    return pd.DataFrame(rows)
+
+# %% ../nbs/00_data.ipynb #306e3523
+def global_features(f:str|Path, # an image file
+                   )->dict: # name -> feature vector
+    "Four global summaries of the image `f`: mean colour, 4x4x4 colour histogram, 8x6 grey thumbnail, 18 gradient statistics"
+    a = np.asarray(Image.open(f).convert('RGB'), np.float32)/255
+    q = np.minimum((a*4).astype(int), 3)
+    g = a.mean(-1)
+    gy,gx = np.gradient(g); mag,ori = np.hypot(gx, gy),np.arctan2(gy, gx)%np.pi
+    return dict(mean_rgb=a.reshape(-1,3).mean(0),
+                colour_hist=np.bincount((q[...,0]*16+q[...,1]*4+q[...,2]).ravel(), minlength=64)/g.size,
+                grey_thumb=np.asarray(Image.fromarray((g*255).astype(np.uint8)).resize((6,8), Image.BILINEAR), np.float32).ravel()/255,
+                grad_stats=np.concatenate([np.bincount(np.minimum((ori/np.pi*8).astype(int), 7).ravel(), mag.ravel(), 8)/mag.sum(),
+                                           np.histogram(mag, bins=8, range=(0,0.25))[0]/g.size, [mag.mean(), mag.std()]]))
+
+def feature_baselines(path:str|Path, # a checked Paddy folder
+                      valid_pct:float=0.2, # share held out, as in the lessons
+                      seed:int=42, # seed of the split, as in the lessons
+                     )->pd.DataFrame: # one row per feature: its validation error on disease and on variety
+    "Validation error of a logistic regression on each of `global_features` (and all together), on the lessons' random split"
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    path = Path(path); files = get_image_files(path/'train_images')
+    var = dict(pd.read_csv(path/'train.csv', dtype=str)[['image_id','variety']].values)
+    ys = dict(disease=np.array([f.parent.name for f in files]), variety=np.array([var[f.name] for f in files]))
+    trn,val = RandomSplitter(valid_pct, seed=seed)(files)
+    feats = [global_features(f) for f in files]
+    rows = [dict(feature='most common class', **{k:float((y[val] != pd.Series(y[trn]).mode()[0]).mean()) for k,y in ys.items()})]
+    for name in [*feats[0], 'all']:
+        X = np.stack([np.concatenate(list(o.values())) if name == 'all' else o[name] for o in feats])
+        fit = lambda y: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X[trn], y[trn]).predict(X[val])
+        rows.append(dict(feature=name, **{k:float((fit(y) != y[val]).mean()) for k,y in ys.items()}))
+    return pd.DataFrame(rows)
 
 # %% ../nbs/00_data.ipynb #d9f2960d
 def paddy_summary(path:str|Path, # a checked Paddy folder
@@ -530,17 +444,23 @@ def prepare_data(dataset:str, # 'paddy' or 'movielens'
                  source:str='sample', # 'sample' (built-in); 'kaggle' for paddy, 'ml-100k' for movielens
                  dest:str=None,  # where to build or download it (default: fastai's data folder)
                  path:str=None,  # a folder you already have, to check instead
+                 compare:bool=False, # add the table of its statistics beside the real dataset's
                 )->str:          # the summary
-    "Prepare or check a dataset and return its summary"
-    if dataset == 'paddy': return paddy_summary(get_paddy(source, path=path, dest=dest))
-    if dataset == 'movielens': return movielens_summary(get_movielens(source, path=path, dest=dest))
-    raise ValueError(f"Unknown dataset {dataset!r}: use 'paddy' or 'movielens'.")
+    "Prepare or check a dataset and return its summary, with the fidelity table if `compare`"
+    if dataset == 'paddy': p = get_paddy(source, path=path, dest=dest); summ,fid = paddy_summary,paddy_fidelity
+    elif dataset == 'movielens': p = get_movielens(source, path=path, dest=dest); summ,fid = movielens_summary,movielens_fidelity
+    else: raise ValueError(f"Unknown dataset {dataset!r}: use 'paddy' or 'movielens'.")
+    if not compare: return summ(p)
+    t = fid(p)
+    return '\n'.join([summ(p), '', 'Beside the real data:', t.to_string(index=False),
+                      f"{(~t.ok).sum()} of {len(t)} statistics outside their tolerance" if not t.ok.all() else f"all {len(t)} statistics within their tolerance"])
 
 @call_parse
 def lesson7_data(dataset:str, # paddy or movielens
                  source:str='sample', # sample (built-in); kaggle for paddy, ml-100k for movielens
                  dest:str=None,  # where to build or download it (default: fastai's data folder)
                  path:str=None,  # check a folder you already have instead (never written to)
+                 compare:bool=False, # also print its statistics beside the real dataset's published ones
                 ):
     "Build a built-in dataset, download the real one, or check a folder you have; then print its summary"
-    with user_errors('lesson7-data'): print(prepare_data(dataset, source, dest, path))
+    with user_errors('lesson7-data'): print(prepare_data(dataset, source, dest, path, compare))

@@ -9,13 +9,15 @@ from __future__ import annotations
 import json, time, difflib, sys
 from pathlib import Path
 from .data import *  # first: it quiets a torch deprecation warning that fastai's imports trigger
+from .samples import lesion_mask
+from fastai.callback.hook import hook_output
 import timm
 from fastai.vision.all import *
 
 # %% auto #0
-__all__ = ['HEAD_GETTERS', 'VarietyOf', 'portrait_size', 'paddy_block', 'paddy_dls', 'head_vocabs', 'MultiHeadLoss', 'HeadMetric',
-           'multi_head', 'check_arch', 'paddy_learner', 'head_probs', 'decode_heads', 'paddy_submission', 'train_paddy',
-           'write_run', 'bench_paddy', 'lesson7_paddy_bench']
+__all__ = ['HEAD_GETTERS', 'HEAD_COLS', 'VarietyOf', 'portrait_size', 'paddy_block', 'paddy_dls', 'head_vocabs', 'MultiHeadLoss',
+           'HeadMetric', 'multi_head', 'check_arch', 'paddy_learner', 'lesion_focus', 'head_probs', 'decode_heads',
+           'paddy_submission', 'train_paddy', 'write_run', 'bench_paddy', 'lesson7_paddy_bench']
 
 # %% ../nbs/02_multi_target.ipynb #d01201e9
 class VarietyOf:
@@ -32,6 +34,7 @@ class VarietyOf:
 
 # %% ../nbs/02_multi_target.ipynb #ffcae467
 HEAD_GETTERS = dict(disease=lambda path: parent_label, variety=lambda path: VarietyOf(path))
+HEAD_COLS = dict(disease='label', variety='variety')  # the column of train.csv that lists each head's classes
 
 def portrait_size(size:int|tuple, # the height, or (height, width)
                  )->tuple:
@@ -48,7 +51,8 @@ def paddy_block(path:Path, # a checked Paddy competition folder
     "A `DataBlock` of Paddy images with one `CategoryBlock` per head in `heads`"
     if unknown := [h for h in heads if h not in HEAD_GETTERS]: raise ValueError(f"Unknown head(s) {unknown}; choose from {list(HEAD_GETTERS)}.")
     h,w = portrait_size(size)
-    return DataBlock(blocks=(ImageBlock, *[CategoryBlock]*len(heads)), n_inp=1,
+    df = pd.read_csv(Path(path)/'train.csv', dtype=str)   # every class, even one too rare to fall in the training split
+    return DataBlock(blocks=(ImageBlock, *[CategoryBlock(vocab=sorted(df[HEAD_COLS[o]].unique())) for o in heads]), n_inp=1,
                      get_items=get_image_files, get_y=[HEAD_GETTERS[o](path) for o in heads],
                      splitter=RandomSplitter(valid_pct, seed=seed),
                      item_tfms=Resize((2*h, 2*w), method='squish'),  # one size for all, landscape photos too
@@ -139,6 +143,28 @@ def paddy_learner(dls:DataLoaders, # from `paddy_dls`
     loss,metrics = multi_head(dls, heads or getattr(dls, 'heads', None))
     learn = vision_learner(dls, check_arch(arch), n_out=sum(loss.sizes), loss_func=loss, metrics=metrics, pretrained=pretrained, **kwargs)
     return learn.to_fp16() if torch.cuda.is_available() else learn
+
+# %% ../nbs/02_multi_target.ipynb #1efd8215
+def lesion_focus(learn:Learner, # a trained `paddy_learner` on the built-in sample
+                 layer:nn.Module=None, # the layer whose features are weighed (default: the body's second stage, 1/8 of the input's size)
+                 n:int=None, # at most this many validation photos (default: all that have lesions)
+                )->pd.DataFrame: # one row per photo: label, share of the map inside the lesions, share of the photo they cover
+    "Grad-CAM of the disease head on the validation photos with lesions, against the lesion masks the sample was built with"
+    path,k = learn.dls.path,learn.loss_func.sizes[0]
+    files = [f for f in learn.dls.valid_ds.items if f.parent.name != 'normal'][:n]
+    layer = ifnone(layer, learn.model[0].model.layer2)
+    learn.model.eval(); rows,it = [],iter(files)
+    for (xb,) in learn.dls.test_dl(files, bs=64):
+        with hook_output(layer, detach=False) as ha:
+            out = learn.model(xb)[:, :k]
+            g, = torch.autograd.grad(out.gather(1, out.argmax(1, keepdim=True)).sum(), ha.stored)
+        cam = F.relu((g.mean((2,3), keepdim=True)*ha.stored).sum(1, keepdim=True)).detach()
+        h,w = xb.shape[-2:]
+        for c in F.interpolate(cam, size=(h,w), mode='bilinear')[:,0]:
+            f = next(it)
+            m = torch.tensor(np.asarray(Image.fromarray(lesion_mask(path, f).astype(np.uint8)*255).resize((w,h), Image.BILINEAR)) > 127).float()
+            rows.append(dict(image=f.name, label=f.parent.name, inside=float((c*m).sum()/c.sum().clamp_min(1e-8)), area=float(m.mean()), cam=c))
+    return pd.DataFrame(rows)
 
 # %% ../nbs/02_multi_target.ipynb #8b9e2ad3
 def head_probs(learn:Learner, # a trained `paddy_learner`
@@ -246,3 +272,5 @@ def lesson7_paddy_bench(archs:str='resnet10t,resnet18', # comma-separated timm n
         df = bench_paddy(runs, path=path, epochs=epochs, size=size, bs=bs)
         print(f"device: {'cuda' if torch.cuda.is_available() else f'cpu, {torch.get_num_threads()} threads'}")
         print(df.to_string(index=False))
+        print("\nLogistic regression on global features of each photo, same split (validation error):")
+        print(feature_baselines(path or get_paddy()).to_string(index=False))

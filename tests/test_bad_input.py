@@ -3,6 +3,7 @@ import io, zipfile
 from pathlib import Path
 import pandas as pd, pytest, requests
 from lesson7_companion.data import *
+from lesson7_companion.samples import paddy_sample, movielens_sample
 from conftest import run, snapshot
 
 # --- Kaggle: credentials, rules, network, interrupted downloads ---------------------------------------------------

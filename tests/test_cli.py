@@ -15,6 +15,14 @@ def test_movielens_sample(tmp_path, capsys):
     assert 'ratings of' in out and 'rating histogram: 1:' in out
     assert (tmp_path/'m'/'u.data').exists()
 
+def test_compare(ml, capsys):
+    "`--compare` puts a folder's statistics beside ml-100k's: a small dense sample is far from it, and says so"
+    from lesson7_companion.data import lesson7_data
+    lesson7_data('movielens', path=str(ml), compare=True)
+    out = capsys.readouterr().out
+    assert 'Beside the real data:' in out and 'density' in out
+    assert 'statistics outside their tolerance' in out.splitlines()[-1], out[-500:]
+
 def test_check_existing_folder(paddy, capsys):
     from lesson7_companion.data import lesson7_data
     before = snapshot(paddy)
