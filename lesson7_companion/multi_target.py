@@ -144,7 +144,7 @@ def paddy_learner(dls:DataLoaders, # from `paddy_dls`
     learn = vision_learner(dls, check_arch(arch), n_out=sum(loss.sizes), loss_func=loss, metrics=metrics, pretrained=pretrained, **kwargs)
     return learn.to_fp16() if torch.cuda.is_available() else learn
 
-# %% ../nbs/02_multi_target.ipynb #1efd8215
+# %% ../nbs/02_multi_target.ipynb #87e18fd9
 def lesion_focus(learn:Learner, # a trained `paddy_learner` on the built-in sample
                  layer:nn.Module=None, # the layer whose features are weighed (default: the body's second stage, 1/8 of the input's size)
                  n:int=None, # at most this many validation photos (default: all that have lesions)
