@@ -218,7 +218,7 @@ def _loglin(n, knots):
     ps,vs = zip(*sorted(knots))
     return np.exp(np.interp(np.arange(n)/max(n-1, 1), ps, np.log(vs)))
 
-def _degrees(n, total, knots, free, shares, hi, rng):
+def _degrees(n, total, knots, free, shares, hi):
     "`n` whole counts in 1..`hi` summing to `total`, through `knots`, with the `free` quantiles solved to match sum and top `shares`"
     f = lambda z: _loglin(n, knots+[(p,np.exp(v)) for p,v in zip(free, z)])
     def gap(z):
@@ -235,15 +235,14 @@ def _degrees(n, total, knots, free, shares, hi, rng):
 def rating_counts(n_users:int=943, # users
                   n_items:int=1682, # movies
                   n_ratings:int=100_000, # ratings in all
-                  rng=None, # unused; counts are deterministic
                  )->tuple: # (ratings per user, ratings per movie), each ascending
     "Ratings per user and per movie shaped like ml-100k's (`ML_100K`), scaled to `n_ratings` over `n_users` and `n_items`"
     pu,pm = ML_100K['per_user'],ML_100K['per_movie']
     ku,km = n_ratings/n_users/pu['mean'],n_ratings/n_items/pm['mean']
-    u = _degrees(n_users, n_ratings, [(0,pu['min']),(0.5,pu['median']*ku),(1,pu['max']*ku)], [0.9], [], int(0.7*n_items), rng)
+    u = _degrees(n_users, n_ratings, [(0,pu['min']),(0.5,pu['median']*ku),(1,pu['max']*ku)], [0.9], [], int(0.7*n_items))
     q1,q5 = pm['rated_once']/ML_100K['movies'],pm['rated_5_or_fewer']/ML_100K['movies']
     m = _degrees(n_items, n_ratings, [(0,1),(q1,1),(q1+1e-4,1.5),(q5,5.4),(0.5,pm['median']*km+0.5),(1,pm['max']*km)], [0.75,0.9,0.99],
-                 [(0.1,pm['top10pct_share']),(0.01,pm['top1pct_share'])] if n_items >= 100 else [], int(0.7*n_users), rng)
+                 [(0.1,pm['top10pct_share']),(0.01,pm['top1pct_share'])] if n_items >= 100 else [], int(0.7*n_users))
     return u,m
 
 def pair_up(u_deg:np.ndarray, # ratings each user gives
