@@ -14,6 +14,8 @@ import warnings
 # fastai's layers still use `torch.jit.script`, which torch now deprecates: nothing a student can act on
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 import numpy as np, pandas as pd, torch
+# nbdev-test runs one notebook per core side by side; torch's default of one thread per core in each would make them fight
+if os.environ.get('IN_TEST'): torch.set_num_threads(1)
 from PIL import Image
 from fastcore.all import *
 from fastai.data.external import fastai_path, untar_data, URLs

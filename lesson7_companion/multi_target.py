@@ -160,7 +160,7 @@ def lesion_focus(learn:Learner, # a trained `paddy_learner` on the built-in samp
             g, = torch.autograd.grad(out.gather(1, out.argmax(1, keepdim=True)).sum(), ha.stored)
         cam = F.relu((g.mean((2,3), keepdim=True)*ha.stored).sum(1, keepdim=True)).detach()
         h,w = xb.shape[-2:]
-        for c in F.interpolate(cam, size=(h,w), mode='bilinear')[:,0]:
+        for c in F.interpolate(cam, size=(h,w), mode='bilinear')[:,0].cpu():
             f = next(it)
             m = torch.tensor(np.asarray(Image.fromarray(lesion_mask(path, f).astype(np.uint8)*255).resize((w,h), Image.BILINEAR)) > 127).float()
             rows.append(dict(image=f.name, label=f.parent.name, inside=float((c*m).sum()/c.sum().clamp_min(1e-8)), area=float(m.mean()), cam=c))
