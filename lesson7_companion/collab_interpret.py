@@ -83,15 +83,15 @@ def train_collab(path:str|Path=None, # a MovieLens folder (default: the built-in
     return learn, res
 
 def _write_collab(learn, res, out):
-    out.mkdir(parents=True, exist_ok=True)
-    learn.recorder.plot_loss(); plt.title(f"{res['settings']['model']} model, wd={res['settings']['wd']}")
-    plt.savefig(out/'loss.png', dpi=90, bbox_inches='tight'); plt.close()
-    if res['settings']['model'] == 'dot':
-        b,_ = movie_weights(learn); vocab = learn.dls.classes['title']
-        o = b[1:].argsort() + 1
-        (out/'biases.json').write_text(json.dumps(dict(lowest=[vocab[i] for i in o[:10]], highest=[vocab[i] for i in o.flip(0)[:10]]), indent=2))
-        plot_movie_pca(learn); plt.savefig(out/'pca.png', dpi=90, bbox_inches='tight'); plt.close()
-    (out/'metrics.json').write_text(json.dumps(res, indent=2))
+    with building(out, 'a run folder') as tmp:   # written aside, then renamed: `out` is complete or absent
+        learn.recorder.plot_loss(); plt.title(f"{res['settings']['model']} model, wd={res['settings']['wd']}")
+        plt.savefig(tmp/'loss.png', dpi=90, bbox_inches='tight'); plt.close()
+        if res['settings']['model'] == 'dot':
+            b,_ = movie_weights(learn); vocab = learn.dls.classes['title']
+            o = b[1:].argsort() + 1
+            (tmp/'biases.json').write_text(json.dumps(dict(lowest=[vocab[i] for i in o[:10]], highest=[vocab[i] for i in o.flip(0)[:10]]), indent=2))
+            plot_movie_pca(learn); plt.savefig(tmp/'pca.png', dpi=90, bbox_inches='tight'); plt.close()
+        (tmp/'metrics.json').write_text(json.dumps(res, indent=2, allow_nan=False))   # a NaN loss fails here, before anything is in `out`
 
 # %% ../nbs/05a_collab_interpret.ipynb #49c10814
 def plot_movie_pca(learn:Learner, # a trained dot-product collab learner
@@ -171,6 +171,8 @@ def lesson7_collab(path:str=None,  # a MovieLens folder with u.data and u.item (
                   ):
     "Train a collaborative filtering model on MovieLens and write its metrics and plots to `out`"
     with user_errors('lesson7-collab'):
+        check_options(n_factors=n_factors, wd=wd, epochs=epochs, lr=lr, bs=bs)
+        check_new_folder(out, 'a run folder')
         path = path or get_movielens(source)
         _,res = train_collab(path, model, n_factors, wd, epochs, lr, bs, seed, out)
         print(json.dumps({k:v for k,v in res.items() if k not in ('history','settings')}))

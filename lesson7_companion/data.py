@@ -6,7 +6,7 @@ Docs: https://lesson7.github.io/lesson7-companion/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #c6d15d3d
 from __future__ import annotations
-import json, os, inspect, io, sys, shutil, tempfile, zipfile, hashlib
+import json, os, inspect, io, sys, shutil, tempfile, zipfile, hashlib, errno, math
 from contextlib import contextmanager
 from contextlib import redirect_stdout, redirect_stderr
 from pathlib import Path
@@ -25,10 +25,10 @@ from fastai.vision.utils import verify_images
 # %% auto #0
 __all__ = ['PADDY_LABEL_COUNTS', 'PADDY_VARIETY_COUNTS', 'PADDY_LABELS', 'PADDY_VARIETIES', 'PADDY_COLS', 'PADDY_COMPETITION',
            'PADDY_PIXEL_STATS', 'SAMPLE_VERSION', 'ML_GENRES', 'TASTE_GENRES', 'ML_100K', 'ML_RATINGS', 'USER_ERRORS',
-           'data_dir', 'read_csv_checked', 'check_paddy', 'read_ratings', 'read_items', 'check_movielens',
-           'load_ratings', 'scrub', 'kaggle_competition', 'get_paddy', 'untar_movielens', 'get_movielens',
-           'paddy_fidelity', 'movielens_fidelity', 'global_features', 'feature_baselines', 'paddy_summary',
-           'movielens_summary', 'user_errors', 'prepare_data', 'lesson7_data']
+           'data_dir', 'check_new_folder', 'building', 'read_csv_checked', 'check_paddy', 'read_ratings', 'read_items',
+           'check_movielens', 'load_ratings', 'scrub', 'kaggle_competition', 'get_paddy', 'untar_movielens',
+           'get_movielens', 'paddy_fidelity', 'movielens_fidelity', 'global_features', 'feature_baselines',
+           'paddy_summary', 'movielens_summary', 'user_errors', 'check_options', 'prepare_data', 'lesson7_data']
 
 # %% ../nbs/00_data.ipynb #da41cca0
 PADDY_LABEL_COUNTS = dict(bacterial_leaf_blight=479, bacterial_leaf_streak=380, bacterial_panicle_blight=337, blast=1738,
@@ -60,27 +60,41 @@ def _sample_dest(dest, name, params, defaults):
     if key == json.dumps(defaults, sort_keys=True): return data_dir()/name
     return data_dir()/f"{name}-{hashlib.md5(key.encode()).hexdigest()[:8]}"
 
+def check_new_folder(dest:str|Path, # a folder about to be written
+                     what:str='a new folder', # what would be written there, for the message
+                    )->Path:
+    "`dest` as a `Path` if writing it can lose nothing: it does not exist yet, or is an empty folder (not a link)"
+    dest = Path(dest).expanduser()
+    if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or any(dest.iterdir()))):
+        kind = 'a link' if dest.is_symlink() else 'a file' if not dest.is_dir() else 'a folder with files in it'
+        raise FileExistsError(f"{dest} is {kind}, not {what}; it was left untouched. Pass a new or empty folder.")
+    return dest
+
+@contextmanager
+def building(dest:str|Path, # the folder to create: new, or an empty folder
+             what:str='a new folder', # what is built there, for the message if `dest` is taken
+            ):
+    "A hidden folder beside `dest` to build in, renamed to `dest` in one step when the block ends well and deleted when it fails"
+    dest = check_new_folder(dest, what)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}-partial-', dir=dest.parent))
+    try:
+        yield tmp
+        if dest.exists(): dest.rmdir()   # an empty folder (checked above); `rmdir` refuses anything else
+        tmp.rename(dest)                 # one step: `dest` is complete or absent, never half-written
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+
 def _build_once(dest:Path, params:dict, build)->Path:
     "Build a sample into `dest` with `build(tmp)` unless it is there already; never overwrite anything else"
     mk,key = dest/_MARKER,json.dumps(params, sort_keys=True)
     if mk.exists():
         if mk.read_text() == key: return dest
         raise FileExistsError(f"{dest} holds a sample built with other settings ({mk.read_text()}); pass another `dest`, or delete that folder yourself.")
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise FileExistsError(f"{dest} already exists and is not a sample built by lesson7_companion; it was left untouched. Pass an empty or new folder as `dest`.")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}-partial-', dir=dest.parent))
     try:
-        build(tmp)
-        (tmp/_MARKER).write_text(key)
-        try:
-            if dest.exists(): dest.rmdir()  # only ever an empty folder
-            tmp.rename(dest)                # atomic: a half-built sample never sits at `dest`
-        except OSError:
-            if mk.exists() and mk.read_text() == key: return dest  # another process built the same sample meanwhile
-            raise
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+        with building(dest, 'a sample built by lesson7_companion') as tmp: build(tmp); (tmp/_MARKER).write_text(key)
+    except OSError:
+        if mk.exists() and mk.read_text() == key: return dest  # another process built the same sample meanwhile
+        raise
     return dest
 
 # %% ../nbs/00_data.ipynb #6c386536
@@ -257,14 +271,12 @@ def kaggle_competition(comp:str=PADDY_COMPETITION, # the competition's name on K
     "Download and unzip a Kaggle competition's files into `dest`, all or nothing"
     dest = Path(dest).expanduser() if dest else data_dir()/comp
     if (dest/'train.csv').exists(): return dest  # downloaded before: the caller checks it
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise FileExistsError(f"{dest} already exists and is not a download of {comp}; it was left untouched. Pass an empty or new folder as `dest`.")
+    check_new_folder(dest, f'a download of {comp}')
     api = api or _kaggle_api()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}-partial-', dir=dest.parent))
-    try:
+    with building(dest, f'a download of {comp}') as tmp:
         try:
-            with redirect_stdout(io.StringIO()): api.competition_download_files(comp, path=str(tmp), quiet=True)
+            dl = tmp/'.download'; dl.mkdir()
+            with redirect_stdout(io.StringIO()): api.competition_download_files(comp, path=str(dl), quiet=True)
         except Exception as e:
             st = _status(e)
             if st == 403: raise PermissionError(f"Kaggle refused the download of {comp} (403): accept the competition's rules at "
@@ -274,15 +286,13 @@ def kaggle_competition(comp:str=PADDY_COMPETITION, # the competition's name on K
                 raise ConnectionError(f"Could not reach Kaggle to download {comp} (no network?). Connect and run again, or download the zip "
                                       "elsewhere, unzip it, and pass its folder with --path.") from None
             raise RuntimeError(f"Kaggle download of {comp} failed: {scrub(f'{type(e).__name__}: {e}')}") from None
-        zips = list(tmp.glob('*.zip'))
+        zips = list(dl.glob('*.zip'))
         if not zips: raise ConnectionError(f"Kaggle sent no zip file for {comp}; nothing was kept. Run again.")
         try:
-            with zipfile.ZipFile(zips[0]) as zf: zf.extractall(tmp/'unzipped')
-        except (zipfile.BadZipFile, EOFError, OSError) as e:
+            with zipfile.ZipFile(zips[0]) as zf: zf.extractall(tmp)
+        except (zipfile.BadZipFile, EOFError) as e:
             raise ConnectionError(f"The download of {comp} is incomplete or corrupt ({e}), perhaps interrupted; nothing was kept. Run again.") from None
-        if dest.exists(): dest.rmdir()
-        (tmp/'unzipped').rename(dest)
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(dl)
     return dest
 
 # %% ../nbs/00_data.ipynb #30aed629
@@ -305,20 +315,20 @@ def untar_movielens(dest:str|Path=None, # the ml-100k folder to create (default:
     "Download ml-100k with fastai's `untar_data`, unpacking beside `dest` first so a broken download leaves nothing behind"
     dest = Path(dest).expanduser() if dest else data_dir()/'ml-100k'
     if (dest/'u.data').exists(): return dest
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise FileExistsError(f"{dest} already exists and is not ml-100k; it was left untouched. Pass an empty or new folder as `dest`.")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}-partial-', dir=dest.parent))
-    try:
-        try: got = untar_data(URLs.ML_100k, data=tmp)
-        except (zipfile.BadZipFile, EOFError) as e:
-            raise ConnectionError(f"The ml-100k archive in {fastai_path('archive')} is incomplete or corrupt ({e}); delete ml-100k.zip there and run again.") from None
-        except OSError as e:  # URLError, socket errors, timeouts
+    arch = fastai_path('archive')/'ml-100k.zip'
+    cached = arch.exists()   # before the download, which may leave a partial file there
+    with building(dest, 'ml-100k') as tmp:
+        try: got = untar_data(URLs.ML_100k, data=tmp/'.download')
+        except (zipfile.BadZipFile, EOFError, shutil.ReadError) as e:
+            raise ConnectionError(f"The ml-100k archive {arch} is corrupt or incomplete ({e}); delete it and run again.") from None
+        except Exception as e:  # URLError, socket errors, timeouts, and fastdownload's failed check of a fresh download
+            if cached:  # fastdownload downloads again over a cached archive only when its size or checksum is wrong
+                raise ConnectionError(f"The ml-100k archive {arch} is corrupt or incomplete (its size or checksum is not the one fastai "
+                                      f"records), and downloading a fresh copy failed ({type(e).__name__}: {e}); delete it and run again.") from None
             raise ConnectionError(f"Could not download ml-100k from grouplens.org (no network?): {e}. Download ml-100k.zip elsewhere, "
                                   "unzip it and pass its folder with --path.") from None
-        if dest.exists(): dest.rmdir()
-        Path(got).rename(dest)
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+        for f in Path(got).iterdir(): f.rename(tmp/f.name)
+        shutil.rmtree(tmp/'.download')
     return dest
 
 def get_movielens(source:str='sample', # 'sample' (built here, with planted truth) or 'ml-100k' (the real data)
@@ -432,14 +442,31 @@ def movielens_summary(path:str|Path, # a checked MovieLens folder
 # %% ../nbs/00_data.ipynb #e78a878c
 USER_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError, ConnectionError, ValueError, KeyError, RuntimeError)
 
+_DISK_FULL = {errno.ENOSPC, errno.EROFS, errno.EDQUOT}
+
 @contextmanager
 def user_errors(prog:str): # the command's name, put before each message
-    "Turn the errors a user can fix into one line on stderr and exit status 2, with credentials scrubbed"
+    "Turn the errors a user can fix into one line on stderr and exit status 2, with credentials scrubbed; Ctrl-C into one line and status 130"
+    def _fail(msg, code=2): print(f"{prog}: {scrub(str(msg))}", file=sys.stderr); sys.exit(code)
     try: yield
+    except KeyboardInterrupt: _fail("interrupted; no half-written output was kept.", 130)
+    except torch.OutOfMemoryError: _fail("error: out of GPU memory. Try a smaller --bs, or a larger --accum to split each batch into micro-batches.")
     except USER_ERRORS as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)  # str() of a KeyError adds quotes
-        print(f"{prog}: error: {scrub(str(msg))}", file=sys.stderr)
-        sys.exit(2)
+        _fail(f"error: {msg}")
+    except OSError as e:
+        if e.errno not in _DISK_FULL: raise   # anything else is a bug: keep its traceback
+        _fail(f"error: cannot write {e.filename or 'the output'}: {e.strerror}. Free some space or choose another folder; nothing half-written was kept.")
+
+def check_options(**opts, # option name and value: `epochs=8, lr=3e-3`, ...
+                 ):
+    "Raise a `ValueError` naming the first of `opts` out of range, as its command-line flag: counts at least 1, `lr` positive, `wd` not negative"
+    for k,v in opts.items():
+        flag = '--' + k.replace('_', '-')
+        if k in ('lr', 'wd'):
+            ok = math.isfinite(v) and (v > 0 if k == 'lr' else v >= 0)
+            if not ok: raise ValueError(f"{flag} must be a {'positive' if k == 'lr' else 'non-negative'} finite number, not {v}.")
+        elif not isinstance(v, int) or v < 1: raise ValueError(f"{flag} must be a whole number of at least 1, not {v}.")
 
 # %% ../nbs/00_data.ipynb #934cc3f0
 def prepare_data(dataset:str, # 'paddy' or 'movielens'

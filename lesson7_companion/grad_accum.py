@@ -112,6 +112,7 @@ def lesson7_accum_bench(arch:str='resnet18', # a timm model name
                        ):
     "Print the memory that gradient accumulation saves, per micro-batch, at accum 1, 2 and 4"
     with user_errors('lesson7-accum-bench'):
+        check_options(size=size, bs=bs); check_arch(arch)
         print(f"{arch} at {size}px, effective batch {bs}, device {'cuda' if torch.cuda.is_available() else 'cpu'}")
         print(bench_accum(arch, size, bs, path=path).to_string(index=False))
 
@@ -154,7 +155,10 @@ def lesson7_paddy(path:str=None, # a Paddy competition folder (default: the buil
                  ):
     "Train the multi-target Paddy model and write its metrics, loss curve, submission and exported learner to `out`"
     with user_errors('lesson7-paddy'):
-        check_accum(bs, accum)
+        check_options(epochs=epochs, size=size, bs=bs, lr=lr)
+        if check_accum(bs, accum) < 2: raise ValueError(f"--bs {bs} with --accum {accum} gives micro-batches of one image; "
+                                                       "BatchNorm needs at least 2 per batch. Raise --bs or lower --accum.")
         check_arch(arch)
+        check_new_folder(out, 'a run folder')
         _,res = train(path, arch, size, accum, pretrained, epochs, bs, lr, single, out=out)
         print(json.dumps({k:v for k,v in res.items() if k not in ('history','settings')}))

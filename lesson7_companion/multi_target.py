@@ -234,14 +234,14 @@ def write_run(learn:Learner, # the trained learner
               out:str|Path, # the folder to write to
              ):
     "Write `res` as metrics.json, the loss curve, the submission (if there are test images) and the exported learner into `out`"
-    out,path = Path(out),learn.dls.path
-    out.mkdir(parents=True, exist_ok=True)
-    learn.recorder.plot_loss(); plt.title(f"{res['settings']['arch']}, {' + '.join(learn.loss_func.names)}")
-    plt.savefig(out/'loss.png', dpi=90, bbox_inches='tight'); plt.close()
-    if (path/'sample_submission.csv').exists() and (path/'test_images').is_dir():
-        paddy_submission(learn, path).to_csv(out/'submission.csv', index=False)
-    learn.export(out.absolute()/'model.pkl')
-    (out/'metrics.json').write_text(json.dumps(res, indent=2))
+    path = learn.dls.path
+    with building(out, 'a run folder') as tmp:   # written aside, then renamed: `out` is complete or absent
+        learn.recorder.plot_loss(); plt.title(f"{res['settings']['arch']}, {' + '.join(learn.loss_func.names)}")
+        plt.savefig(tmp/'loss.png', dpi=90, bbox_inches='tight'); plt.close()
+        if (path/'sample_submission.csv').exists() and (path/'test_images').is_dir():
+            paddy_submission(learn, path).to_csv(tmp/'submission.csv', index=False)
+        learn.export(tmp.absolute()/'model.pkl')
+        (tmp/'metrics.json').write_text(json.dumps(res, indent=2, allow_nan=False))
 
 # %% ../nbs/02_multi_target.ipynb #9db7d44c
 def bench_paddy(runs:list=None, # settings for `train_paddy`, one dict per row
@@ -268,7 +268,9 @@ def lesson7_paddy_bench(archs:str='resnet10t,resnet18', # comma-separated timm n
                        ):
     "Benchmark the Paddy models on this machine and print one table"
     with user_errors('lesson7-paddy-bench'):
-        runs = [dict(arch=a) for a in archs.split(',')] + ([dict(arch=archs.split(',')[0], single=True)] if single else [])
+        check_options(epochs=epochs, size=size, bs=bs)
+        archs = [check_arch(a.strip()) for a in archs.split(',')]   # every name, before the first model trains
+        runs = [dict(arch=a) for a in archs] + ([dict(arch=archs[0], single=True)] if single else [])
         df = bench_paddy(runs, path=path, epochs=epochs, size=size, bs=bs)
         print(f"device: {'cuda' if torch.cuda.is_available() else f'cpu, {torch.get_num_threads()} threads'}")
         print(df.to_string(index=False))

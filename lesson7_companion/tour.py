@@ -12,7 +12,7 @@ from .multi_target import *
 from .grad_accum import train, memory_report, check_accum
 from .mid_level import paddy_datasets, mid_level_dls, data_diffs
 from .collab_interpret import train_collab
-import json, time, sys, warnings
+import json, time, sys, warnings, shutil
 from contextlib import contextmanager
 from fastai.vision.all import *
 
@@ -93,6 +93,7 @@ def _run_dir(out):
     if out.is_dir() and any(out.iterdir()) and not (out/'tour.json').exists():
         raise FileExistsError(f"--out {out} already holds files that are not from a tour; give a new or empty folder, so nothing in it is overwritten.")
     out.mkdir(parents=True, exist_ok=True)
+    for k,*_ in TOUR_STEPS: shutil.rmtree(out/k, ignore_errors=True)   # an earlier tour's runs: its own, and each run folder is written anew
     (out/'tour.json').write_text(json.dumps(dict(status='running')))
     return out
 

@@ -83,9 +83,16 @@ def test_download_never_overwrites(tmp_path, paddy_src):
     with pytest.raises(FileExistsError, match='left untouched'): movielens_sample(tmp_path/'mine')
     assert snapshot(tmp_path/'mine') == {Path('notes.txt'): b'my work'}
 
-def test_movielens_no_network(tmp_path, monkeypatch):
+@pytest.fixture
+def fastai_home(tmp_path, monkeypatch):
+    "fastai's config, archive and data folders under `tmp_path`, never the user's own ~/.fastai (setting FASTAI_HOME alone still left files in ~/.fastai/archive when these tests ran together)"
+    import fastai.data.external as ext
+    from fastcore.all import Config
+    home = dict(data='data', archive='archive', storage='tmp', model='models')
+    monkeypatch.setattr(ext, 'fastai_cfg', lambda: Config(tmp_path/'fastai', 'config.ini', create=home))
+
+def test_movielens_no_network(tmp_path, fastai_home):
     "fastai's real `untar_data`, with no network here"
-    monkeypatch.setenv('FASTAI_HOME', str(tmp_path/'fastai'))
     with pytest.raises(ConnectionError, match='Could not download ml-100k'): get_movielens('ml-100k', dest=tmp_path/'ml')
     assert not (tmp_path/'ml').exists() and not list(tmp_path.glob('.ml-partial-*'))
 
@@ -166,3 +173,27 @@ def test_two_builders_of_one_sample(tmp_path):
     assert (tmp_path/'s'/'a.txt').read_text() == 'theirs'
     assert [o.name for o in tmp_path.iterdir()] == ['s']  # no partial folder left
     with pytest.raises(FileExistsError, match='other settings'): _build_once(tmp_path/'s', dict(kind='other'), build)
+
+def test_movielens_corrupt_archive(tmp_path, fastai_home):
+    "A cached ml-100k.zip that fails fastai's size and checksum check is named as corrupt, not blamed on the network"
+    import fastai.data.external as ext
+    arch = ext.fastai_path('archive')/'ml-100k.zip'
+    assert arch.is_relative_to(tmp_path)
+    arch.parent.mkdir(parents=True, exist_ok=True); arch.write_bytes(b'PK\x03\x04 not a zip')
+    with pytest.raises(ConnectionError, match=f'ml-100k archive {arch} is corrupt') as e: get_movielens('ml-100k', dest=tmp_path/'ml')
+    assert 'no network' not in str(e.value)
+    assert not (tmp_path/'ml').exists() and not list(tmp_path.glob('.ml-partial-*'))
+
+def test_building_is_all_or_nothing(tmp_path):
+    "`building` renames a finished folder into place, deletes a failed one, and refuses links, files and full folders"
+    from lesson7_companion.data import building
+    with building(tmp_path/'ok') as t: (t/'a.txt').write_text('done')
+    assert (tmp_path/'ok'/'a.txt').read_text() == 'done'
+    with pytest.raises(KeyboardInterrupt):
+        with building(tmp_path/'cut') as t: (t/'a.txt').write_text('half'); raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['ok']   # no `cut`, no hidden partial folder
+    (tmp_path/'empty').mkdir(); (tmp_path/'link').symlink_to(tmp_path/'empty'); (tmp_path/'f.txt').write_text('mine')
+    for p,kind in [('link','a link'), ('f.txt','a file'), ('ok','a folder with files in it')]:
+        with pytest.raises(FileExistsError, match=f'is {kind}, not'):
+            with building(tmp_path/p) as t: (t/'a.txt').write_text('x')
+    assert (tmp_path/'link').is_symlink() and (tmp_path/'f.txt').read_text() == 'mine' and (tmp_path/'ok'/'a.txt').read_text() == 'done'

@@ -29,7 +29,7 @@ def _err(r, *words): run_error(r, 'lesson7-collab', *words)
 
 def test_bad_input(small, tmp_path, capsys):
     from lesson7_companion.collab_interpret import lesson7_collab
-    _err(run('lesson7-collab', '--path', str(small), '--n-factors', '0', '--out', str(tmp_path/'o')), 'n-factors must be at least 1')
+    _err(run('lesson7-collab', '--path', str(small), '--n-factors', '0', '--out', str(tmp_path/'o')), '--n-factors must be a whole number of at least 1, not 0')
     o = str(tmp_path/'o')
     cli_error(capsys, lesson7_collab, "Unknown model 'svd'", path=str(small), model='svd', out=o)
     bad = Path(shutil.copytree(small, tmp_path/'bad'))

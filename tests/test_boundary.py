@@ -1,0 +1,83 @@
+"The command-line boundary: options checked before any work, run folders that never overwrite a user's files and are complete or absent"
+import errno, json, math
+from pathlib import Path
+import pytest
+from conftest import cli_error, snapshot
+from lesson7_companion.data import user_errors, check_options
+from lesson7_companion.grad_accum import lesson7_paddy, lesson7_accum_bench
+from lesson7_companion.multi_target import lesson7_paddy_bench
+from lesson7_companion.collab_interpret import lesson7_collab, train_collab
+
+NOWHERE = '/nonexistent/lesson7'   # a data folder that does not exist: an error about it would mean the data was read first
+
+@pytest.fixture
+def mine(tmp_path):
+    "A user's folder of their own files, and a link to it"
+    d = tmp_path/'mine'; d.mkdir()
+    for f in ('metrics.json', 'loss.png', 'model.pkl', 'submission.csv', 'biases.json', 'pca.png'): (d/f).write_text(f'my {f}')
+    (tmp_path/'link').symlink_to(d)
+    return d
+
+@pytest.mark.parametrize('cmd', [lesson7_paddy, lesson7_collab])
+def test_out_never_overwritten(cmd, mine, tmp_path, capsys):
+    before = snapshot(mine)
+    cli_error(capsys, cmd, str(mine), 'a folder with files in it', 'left untouched', path=NOWHERE, out=str(mine))
+    cli_error(capsys, cmd, 'is a link', path=NOWHERE, out=str(tmp_path/'link'))
+    cli_error(capsys, cmd, 'is a file', path=NOWHERE, out=str(mine/'metrics.json'))
+    assert snapshot(mine) == before and (tmp_path/'link').is_symlink()
+
+@pytest.mark.parametrize('opt,val,words', [('epochs', 0, '--epochs must be a whole number of at least 1, not 0'), ('epochs', -1, '--epochs'),
+    ('lr', 0., '--lr must be a positive finite number, not 0.0'), ('lr', -1., '--lr'), ('lr', math.nan, 'not nan'), ('lr', math.inf, 'not inf'),
+    ('bs', 0, '--bs must be a whole number')])
+def test_options_checked_first(opt, val, words, tmp_path, capsys):
+    for cmd in (lesson7_paddy, lesson7_collab): cli_error(capsys, cmd, words, path=NOWHERE, out=str(tmp_path/'o'), **{opt: val})
+    assert not (tmp_path/'o').exists()
+
+def test_more_options_checked_first(tmp_path, capsys):
+    o = str(tmp_path/'o')
+    cli_error(capsys, lesson7_collab, '--wd must be a non-negative finite number, not -1.0', path=NOWHERE, wd=-1., out=o)
+    cli_error(capsys, lesson7_paddy, 'micro-batches of one image', 'BatchNorm', path=NOWHERE, bs=1, out=o)
+    cli_error(capsys, lesson7_paddy, 'micro-batches of one image', path=NOWHERE, bs=4, accum=4, out=o)
+    cli_error(capsys, lesson7_paddy_bench, "timm has no model called 'nope'", path=NOWHERE, archs='resnet10t,nope')
+    cli_error(capsys, lesson7_paddy_bench, '--epochs', path=NOWHERE, epochs=0)
+    cli_error(capsys, lesson7_accum_bench, '--bs', path=NOWHERE, bs=0)
+    assert not (tmp_path/'o').exists()
+
+def test_collab_bs_larger_than_training_set(ml, tmp_path, capsys):
+    cli_error(capsys, lesson7_collab, 'bs=5000 must be between 1 and the 800 training ratings', path=str(ml), bs=5000, out=str(tmp_path/'o'))
+    assert not (tmp_path/'o').exists()
+
+def test_run_folder_complete_or_absent(ml, tmp_path, monkeypatch):
+    "A failure while writing (here the PCA plot, then a NaN metric) leaves no `out` and no hidden partial folder"
+    import lesson7_companion.collab_interpret as ci
+    learn,res = train_collab(ml, epochs=1, progress=False)
+    runs = tmp_path/'runs'; runs.mkdir()
+    def boom(*a, **k): raise RuntimeError('plot failed')
+    with monkeypatch.context() as m:
+        m.setattr(ci, 'plot_movie_pca', boom)
+        with pytest.raises(RuntimeError, match='plot failed'): ci._write_collab(learn, res, runs/'run')
+    with pytest.raises(ValueError, match='JSON'): ci._write_collab(learn, {**res, 'valid_mse': math.nan}, runs/'run')
+    assert list(runs.iterdir()) == []
+    ci._write_collab(learn, res, runs/'run')
+    assert sorted(p.name for p in (runs/'run').iterdir()) == ['biases.json', 'loss.png', 'metrics.json', 'pca.png']
+
+def _boundary(exc, capsys):
+    with pytest.raises(SystemExit) as e:
+        with user_errors('lesson7-x'): raise exc
+    return e.value.code, capsys.readouterr().err.strip().splitlines()
+
+def test_disk_full_interrupt_and_oom_are_one_line(capsys):
+    import torch
+    code,lines = _boundary(OSError(errno.ENOSPC, 'No space left on device', '/data/run/model.pkl'), capsys)
+    assert code == 2 and lines == ['lesson7-x: error: cannot write /data/run/model.pkl: No space left on device. Free some space or choose another folder; nothing half-written was kept.']
+    code,lines = _boundary(OSError(errno.EROFS, 'Read-only file system', '/ro/out'), capsys)
+    assert code == 2 and len(lines) == 1 and 'cannot write /ro/out: Read-only file system' in lines[0]
+    code,lines = _boundary(KeyboardInterrupt(), capsys)
+    assert code == 130 and lines == ['lesson7-x: interrupted; no half-written output was kept.']
+    code,lines = _boundary(torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB'), capsys)
+    assert code == 2 and len(lines) == 1 and 'out of GPU memory' in lines[0] and '--accum' in lines[0]
+
+def test_bugs_keep_their_traceback():
+    "An OSError that is not about space or a read-only disk is a bug here: it passes through"
+    with pytest.raises(OSError, match='Bad file descriptor'):
+        with user_errors('lesson7-x'): raise OSError(errno.EBADF, 'Bad file descriptor')
