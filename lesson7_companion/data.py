@@ -449,14 +449,14 @@ def user_errors(prog:str): # the command's name, put before each message
     "Turn the errors a user can fix into one line on stderr and exit status 2, with credentials scrubbed; Ctrl-C into one line and status 130"
     def _fail(msg, code=2): print(f"{prog}: {scrub(str(msg))}", file=sys.stderr); sys.exit(code)
     try: yield
-    except KeyboardInterrupt: _fail("interrupted; no half-written output was kept.", 130)
-    except torch.OutOfMemoryError: _fail("error: out of GPU memory. Try a smaller --bs, or a larger --accum to split each batch into micro-batches.")
+    except KeyboardInterrupt: _fail("interrupted.", 130)   # run folders, samples and downloads appear only when complete
+    except torch.OutOfMemoryError: _fail("error: out of GPU memory. Try a smaller --bs (lesson7-paddy: or a larger --accum, which splits each batch into micro-batches).")
     except USER_ERRORS as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)  # str() of a KeyError adds quotes
         _fail(f"error: {msg}")
     except OSError as e:
         if e.errno not in _DISK_FULL: raise   # anything else is a bug: keep its traceback
-        _fail(f"error: cannot write {e.filename or 'the output'}: {e.strerror}. Free some space or choose another folder; nothing half-written was kept.")
+        _fail(f"error: cannot write {e.filename or 'the output'}: {e.strerror}. Free some space or choose another folder.")
 
 def check_options(**opts, # option name and value: `epochs=8, lr=3e-3`, ...
                  ):
