@@ -16,7 +16,7 @@ __all__ = ['collab_dls', 'n_ids', 'DotProduct', 'fit_collab', 'losses', 'DotProd
 
 # %% ../nbs/05_collab.ipynb #c086240b
 def collab_dls(path:str|Path=None, # a MovieLens folder (default: the built-in sample)
-               bs:int=512, # ratings per batch
+               bs:int=1024, # ratings per batch
                valid_pct:float=0.2, # share of ratings held out for validation
                seed:int=42, # seed of the random validation split
               )->DataLoaders:

@@ -58,7 +58,7 @@ def train_collab(path:str|Path=None, # a MovieLens folder (default: the built-in
                  wd:float=0.1, # fastai's decoupled weight decay
                  epochs:int=5, # epochs of `fit_one_cycle`
                  lr:float=5e-3, # peak learning rate
-                 bs:int=512, # ratings per batch
+                 bs:int=1024, # ratings per batch
                  seed:int=42, # seed of the validation split and the initialisation
                  out:str|Path=None,  # folder for metrics.json, loss.png, pca.png, biases.json
                  progress:bool=True, # show fastai's progress bar and table
@@ -165,7 +165,7 @@ def lesson7_collab(path:str=None,  # a MovieLens folder with u.data and u.item (
                    wd:float=0.1,    # weight decay (0 to see overfitting)
                    epochs:int=5,    # epochs of fit_one_cycle
                    lr:float=5e-3,   # peak learning rate
-                   bs:int=512,      # ratings per batch
+                   bs:int=1024,      # ratings per batch
                    seed:int=42,     # the random validation split and initialisation
                    out:str='runs/collab', # where to write metrics.json, loss.png, pca.png, biases.json
                   ):

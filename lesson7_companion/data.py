@@ -14,8 +14,10 @@ import warnings
 # fastai's layers still use `torch.jit.script`, which torch now deprecates: nothing a student can act on
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 import numpy as np, pandas as pd, torch
-# nbdev-test runs one notebook per core side by side; torch's default of one thread per core in each would make them fight
-if os.environ.get('IN_TEST'): torch.set_num_threads(1)
+# nbdev-test runs one notebook per core side by side; torch's and the BLAS's default of one thread per core in each would make them fight
+if os.environ.get('IN_TEST'):
+    from threadpoolctl import threadpool_limits
+    torch.set_num_threads(1); threadpool_limits(1)
 from PIL import Image
 from fastcore.all import *
 from fastai.data.external import fastai_path, untar_data, URLs
@@ -47,7 +49,7 @@ def data_dir()->Path:
 
 # %% ../nbs/00_data.ipynb #d8b78567
 _MARKER = '.lesson7_sample.json'
-SAMPLE_VERSION = 6  # bump when the generators change, so an old sample is never taken for a new one
+SAMPLE_VERSION = 7  # bump when the generators change, so an old sample is never taken for a new one
 
 def _defaults(f, **kw):
     "The default settings of sample builder `f`, as its `params` would record them"

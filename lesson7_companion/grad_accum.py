@@ -118,13 +118,13 @@ def lesson7_accum_bench(arch:str='resnet18', # a timm model name
 
 # %% ../nbs/03_grad_accum.ipynb #8082640c
 def train(path:str|Path=None, # a Paddy folder (default: the built-in sample)
-          arch:str='resnet10t', # a timm model name
+          arch:str='resnet10t_quarter', # a timm model name
           size:int|tuple=64, # image height (width is 3/4 of it), or (height, width)
           accum:int=1,     # micro-batches per step: each is `bs // accum` images
           finetune:bool=False, # `fine_tune` a pretrained model (the course's setting) rather than train from scratch
-          epochs:int=8, # epochs of training
-          bs:int=64, # the effective batch size: images per optimizer step
-          lr:float=3e-3, # peak learning rate
+          epochs:int=12, # epochs of training
+          bs:int=32, # the effective batch size: images per optimizer step
+          lr:float=1e-2, # peak learning rate
           single:bool=False, # disease only, no variety head
           seed:int=42, # seed of the split and the initialisation
           out:str|Path=None, # folder for metrics.json and the other outputs of `write_run`
@@ -143,12 +143,12 @@ def train(path:str|Path=None, # a Paddy folder (default: the built-in sample)
 # %% ../nbs/03_grad_accum.ipynb #d0dff8cd
 @call_parse
 def lesson7_paddy(path:str=None, # a Paddy competition folder (default: the built-in sample)
-                  arch:str='resnet10t', # a timm model name
+                  arch:str='resnet10t_quarter', # a timm model name
                   size:int=64,  # image height; width is 3/4 of it
-                  epochs:int=8, # epochs of training
-                  bs:int=64,    # images per optimizer step (the effective batch size)
+                  epochs:int=12, # epochs of training
+                  bs:int=32,    # images per optimizer step (the effective batch size)
                   accum:int=1,  # split each batch into this many micro-batches of bs/accum (gradient accumulation)
-                  lr:float=3e-3, # peak learning rate
+                  lr:float=1e-2, # peak learning rate
                   single:bool=False, # train on disease only
                   pretrained:bool=False, # fine-tune pretrained weights (downloads them)
                   out:str='runs/paddy', # where to write metrics.json, loss.png, submission.csv, model.pkl

@@ -53,13 +53,13 @@ def paddy_datasets(path:str|Path=None, # a Paddy folder (default: the built-in s
 
 def mid_level_dls(dsets:Datasets, # from `paddy_datasets`
                   size:int|tuple=64, # image height (width is 3/4 of it), or (height, width)
-                  bs:int=64, # images per batch
-                  aug:bool=True, # fastai's standard augmentation on the batch
+                  bs:int=32, # images per batch
+                  aug:bool=False, # fastai's standard augmentation on the batch
                  )->DataLoaders:
     "The same `DataLoaders` as `paddy_dls`, from `Datasets`: resizing and `ToTensor` per item, then float conversion and augmentation per batch"
     h,w = portrait_size(size)
-    dls = dsets.dataloaders(bs=bs, num_workers=0, after_item=[Resize((2*h, 2*w), method='squish'), ToTensor],
-                            after_batch=[IntToFloatTensor, *(aug_transforms(size=(h,w), min_scale=0.75) if aug else [Resize((h,w))])])
+    dls = dsets.dataloaders(bs=bs, num_workers=0, after_item=[Resize((2*h, 2*w) if aug else (h,w), method='squish'), ToTensor],
+                            after_batch=[IntToFloatTensor, *(aug_transforms(size=(h,w), min_scale=0.75) if aug else [])])
     dls.heads,dls.path = ['disease','variety'],dsets.path
     return dls
 

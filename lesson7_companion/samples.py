@@ -83,14 +83,14 @@ def _lesions(label, t, u, L, h, rng):
     if label=='brown_spot':
         out = []
         for _ in range(rng.integers(4,8)):
-            t0,u0,r = T(),U(),rng.uniform(3.5,5)
+            t0,u0,r = T(),U(),rng.uniform(5.25,7.5)
             out += [(_ellipse(t,u,t0,u0,r*1.6,r*1.6/18), _YELLOW), (_ellipse(t,u,t0,u0,r,r/18), _BROWN)]
         return out
     if label=='blast':
         out = []
         for _ in range(rng.integers(2,5)):
-            t0,u0,ln = T(),U(0.4),rng.uniform(9,15)
-            r = np.abs(t-t0)/ln + np.abs(u-u0)/0.35
+            t0,u0,ln = T(),U(0.4),rng.uniform(13.5,22.5)
+            r = np.abs(t-t0)/ln + np.abs(u-u0)/0.5
             out += [((r<1).astype(np.float32), _BROWN), ((r<0.7).astype(np.float32), _PALE*0.8+_GREY*0.2)]
         return out
     if label=='bacterial_leaf_streak':
@@ -100,21 +100,21 @@ def _lesions(label, t, u, L, h, rng):
         return [(((side*u > 0.15+0.25*np.sin(t/rng.uniform(4,8))) & (t>t0)).astype(np.float32), _STRAW)]
     if label=='bacterial_panicle_blight':
         t0,u0 = T(0.2,0.6),U(0.3)
-        return [(_ellipse(t,u,t0+rng.normal(0,9),u0+rng.normal(0,0.3),6,0.17), _BROWN*0.6+_DARK*0.4) for _ in range(rng.integers(8,13))]
+        return [(_ellipse(t,u,t0+rng.normal(0,9),u0+rng.normal(0,0.3),9,0.25), _BROWN*0.6+_DARK*0.4) for _ in range(rng.integers(8,13))]
     if label=='dead_heart':
         t0 = T(0.25,0.5); return [((t>t0)*np.clip((t-t0)/8, 0, 1), _BROWN*0.5+_STRAW*0.5)]
     if label=='downy_mildew':
         t0 = T(0.1,0.6); return [(((_noise(rng, *t.shape, 6)>0.55) & (np.abs(t-t0-15)<20)).astype(np.float32), _PALE)]
     if label=='hispa':
-        return ([(_ellipse(t,u,T(),U(),rng.uniform(5,9),0.09), _PALE) for _ in range(rng.integers(6,12))] +
-                [(_ellipse(t,u,T(),U(),2.5,0.12), _DARK) for _ in range(rng.integers(2,5))])
+        return ([(_ellipse(t,u,T(),U(),rng.uniform(7.5,13.5),0.135), _PALE) for _ in range(rng.integers(6,12))] +
+                [(_ellipse(t,u,T(),U(),3.75,0.18), _DARK) for _ in range(rng.integers(2,5))])
     if label=='tungro':
         t0 = T(0.2,0.45); return [(np.clip((t-t0)/25, 0, 1)*0.85, _ORANGE)]
     raise ValueError(f"Unknown disease {label!r}; expected one of {PADDY_LABELS}.")
 
 # %% ../nbs/00a_samples.ipynb #01cd1a87
-_GAIN,_SHIFT = np.array([1.721, 1.958, 1.715]),np.array([-0.313, -0.419, -0.175])  # maps the unstretched sample's statistics onto those
-_TINT = 0.18  # how far the two tints of a leaf are from its colour, towards yellow and towards blue
+_GAIN,_SHIFT = np.array([1.161, 1.897, 1.536]),np.array([-0.054, -0.382, -0.178])  # maps the unstretched sample's statistics onto those
+_TINT = 0.35  # how far the two tints of a leaf are from its colour, towards yellow and towards blue
 
 def paddy_image(label:str, # the disease, whose lesions are drawn on the leaf
                 variety:str, # the rice variety, which sets where the leaf's two tints go

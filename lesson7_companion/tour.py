@@ -78,9 +78,9 @@ def _collab_step(out, collab_epochs, wd, movielens, **kw):
 
 TOUR_STEPS = [  # (key, lesson, what is run, step)
     ('data', '00 data', 'the built-in Paddy and MovieLens samples', _data_step),
-    ('multi_target', '02 multi-target', 'resnet10t, disease + variety, bs 64', _multi_step),
+    ('multi_target', '02 multi-target', 'resnet10t_quarter, disease + variety, bs 32', _multi_step),
     ('cross_entropy', '01 cross-entropy', "the disease head's valid loss, from softmax", _ce_step),
-    ('grad_accum', '03 gradient accumulation', 'the same, bs 64 as {accum} micro-batches of {micro}', _accum_step),
+    ('grad_accum', '03 gradient accumulation', 'the same, bs 32 as {accum} micro-batches of {micro}', _accum_step),
     ('mid_level', '04 mid-level API', 'Datasets by hand vs the DataBlock', _mid_step),
     ('collab_wd0', '05 collab', 'collab_learner, no weight decay (lr 1e-2)', partial(_collab_step, wd=0)),
     ('collab_wd0.1', '05 collab', 'collab_learner, wd=0.1 (lr 1e-2)', partial(_collab_step, wd=0.1)),
@@ -111,8 +111,8 @@ def _plot_collab(out, results):
     plt.savefig(out/'collab_wd.png', dpi=80, bbox_inches='tight'); plt.close()
 
 def tour(out:str|Path='runs/tour', # folder for the summary, each run's results and the plots
-         epochs:int=8, # epochs of each Paddy run
-         accum:int=4, # micro-batches per step in the gradient accumulation run
+         epochs:int=12, # epochs of each Paddy run
+         accum:int=2, # micro-batches per step in the gradient accumulation run
          collab_epochs:int=5, # epochs of each MovieLens run
          paddy:str|Path=None, # a Paddy competition folder (default: the built-in sample)
          movielens:str|Path=None, # a MovieLens 100k folder (default: the built-in sample)
@@ -120,7 +120,7 @@ def tour(out:str|Path='runs/tour', # folder for the summary, each run's results 
     "Run each lesson's experiment on the built-in data in order, printing progress; write the summary and plots into `out`"
     for nm,v in (('epochs', epochs), ('collab-epochs', collab_epochs)):
         if not isinstance(v, int) or v < 1: raise ValueError(f"--{nm} must be a whole number of at least 1, not {v}.")
-    micro = check_accum(64, accum)
+    micro = check_accum(32, accum)
     if paddy: check_paddy(paddy, check_images=False)   # your folders are checked before anything is written
     if movielens: check_movielens(movielens)
     out = _run_dir(out)
@@ -148,8 +148,8 @@ def tour(out:str|Path='runs/tour', # folder for the summary, each run's results 
 # %% ../nbs/80_tour.ipynb #a2fd4ea4
 @call_parse
 def lesson7_tour(out:str='runs/tour', # folder for the summary table, each run's results and the plots
-                 epochs:int=8, # epochs of each Paddy run
-                 accum:int=4, # micro-batches per step in the gradient accumulation run (a divisor of 64)
+                 epochs:int=12, # epochs of each Paddy run
+                 accum:int=2, # micro-batches per step in the gradient accumulation run (a divisor of 32)
                  collab_epochs:int=5, # epochs of each MovieLens run
                  paddy:str=None, # a Paddy competition folder (default: the built-in sample)
                  movielens:str=None, # a MovieLens 100k folder (default: the built-in sample)

@@ -38,7 +38,7 @@ def test_more_options_checked_first(tmp_path, capsys):
     cli_error(capsys, lesson7_collab, '--wd must be a non-negative finite number, not -1.0', path=NOWHERE, wd=-1., out=o)
     cli_error(capsys, lesson7_paddy, 'micro-batches of one image', 'BatchNorm', path=NOWHERE, bs=1, out=o)
     cli_error(capsys, lesson7_paddy, 'micro-batches of one image', path=NOWHERE, bs=4, accum=4, out=o)
-    cli_error(capsys, lesson7_paddy_bench, "timm has no model called 'nope'", path=NOWHERE, archs='resnet10t,nope')
+    cli_error(capsys, lesson7_paddy_bench, "timm has no model called 'nope'", path=NOWHERE, archs='resnet10t_quarter,nope')
     cli_error(capsys, lesson7_paddy_bench, '--epochs', path=NOWHERE, epochs=0)
     cli_error(capsys, lesson7_accum_bench, '--bs', path=NOWHERE, bs=0)
     assert not (tmp_path/'o').exists()

@@ -49,7 +49,7 @@ def test_tour_and_docs_bad_input(tmp_path, capsys):
     before = snapshot(mine)
     cli_error(capsys, lesson7_tour, 'not from a tour', out=str(mine))
     cli_error(capsys, lesson7_tour, 'is a file', out=str(mine/'notes.txt'))
-    cli_error(capsys, lesson7_tour, 'Use one of [1, 2, 4, 8, 16, 32, 64]', out=str(tmp_path/'t'), accum=3)
+    cli_error(capsys, lesson7_tour, 'Use one of [1, 2, 4, 8, 16, 32]', out=str(tmp_path/'t'), accum=3)
     cli_error(capsys, lesson7_tour, '--collab-epochs must be', out=str(tmp_path/'t'), collab_epochs=0)
     cli_error(capsys, lesson7_tour, 'is not a folder', out=str(tmp_path/'t'), paddy=str(tmp_path/'nowhere'))
     cli_error(capsys, lesson7_docs, 'is not a docs site built before', dest=str(mine))

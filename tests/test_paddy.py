@@ -14,7 +14,7 @@ def test_train_writes_everything(small, tmp_path):
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path/'run'/'metrics.json').read_text())
     for k in ('disease_err', 'variety_err', 'valid_loss', 'seconds', 'images_per_sec', 'history', 'settings'): assert k in m
-    assert m['settings']['arch'] == 'resnet10t' and m['settings']['size'] == [32, 24] and m['settings']['bs'] == 16
+    assert m['settings']['arch'] == 'resnet10t_quarter' and m['settings']['size'] == [32, 24] and m['settings']['bs'] == 16
     assert len(m['history']) == 1 and {'train_loss','disease_err','variety_loss'} <= set(m['history'][0])
     assert 0 <= m['disease_err'] <= 1 and m['seconds'] > 0
     sub = pd.read_csv(tmp_path/'run'/'submission.csv')
