@@ -130,7 +130,7 @@ def multi_head(dls:DataLoaders, # from `paddy_dls`
 def resnet10t_quarter(pretrained:bool=False, # there are no pretrained weights for it
                       **kwargs, # passed to timm's `resnet10t`
                      )->nn.Module:
-    "timm's `resnet10t` at a quarter of its width (16 to 128 channels): the lessons' model, small enough to train on a CPU"
+    "timm's `resnet10t` at a quarter of its width (16 to 128 channels), `kwargs` passed on to it: the lessons' model, small enough for a CPU"
     if pretrained: raise ValueError("resnet10t_quarter has no pretrained weights: train it with pretrained=False, "
                                     "or choose a timm model that has them (such as resnet18 or convnext_small).")
     return timm.create_model('resnet10t', channels=(16,32,64,128), stem_width=16, **kwargs)

@@ -50,7 +50,7 @@ def test_collab_bs_larger_than_training_set(ml, tmp_path, capsys):
 def test_run_folder_complete_or_absent(ml, tmp_path, monkeypatch):
     "A failure while writing (here the PCA plot, then a NaN metric) leaves no `out` and no hidden partial folder"
     import lesson7_companion.collab_interpret as ci
-    learn,res = train_collab(ml, epochs=1, progress=False)
+    learn,res = train_collab(ml, epochs=1, bs=64, progress=False)
     runs = tmp_path/'runs'; runs.mkdir()
     def boom(*a, **k): raise RuntimeError('plot failed')
     with monkeypatch.context() as m:
