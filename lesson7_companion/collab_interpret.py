@@ -116,9 +116,9 @@ def predict_rating(learn:Learner, # a trained collab learner
                   )->float:
     "The model's rating for `user` and `title`, refusing ids it never saw (which fastai would quietly map to `#na#`)"
     cls = learn.dls.classes
-    if user not in cls['user'].o2i: raise KeyError(f"User {user} was not in the training data. fastai would map it to `#na#` (row 0), an embedding "
+    if cls['user'].o2i.get(user, 0) == 0: raise KeyError(f"User {user} was not in the training data. fastai would map it to `#na#` (row 0), an embedding "
                                                    "that no rating ever trained, and return a meaningless rating; retrain with that user's ratings.")
-    if title not in cls['title'].o2i: raise KeyError(f"Movie {title!r} was not in the training data. fastai would map it to `#na#` (row 0), "
+    if cls['title'].o2i.get(title, 0) == 0: raise KeyError(f"Movie {title!r} was not in the training data. fastai would map it to `#na#` (row 0), "
                                                      "an untrained embedding; check the spelling (titles include the year) or retrain.")
     x = torch.tensor([[cls['user'].o2i[user], cls['title'].o2i[title]]], device=learn.dls.device)
     learn.model.eval()

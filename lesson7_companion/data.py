@@ -190,6 +190,9 @@ def read_ratings(path:str|Path, # an ml-100k folder, or its u.data file
     lo,hi = rating_range
     if len(out := np.where((num.rating < lo) | (num.rating > hi))[0]):
         raise ValueError(f"{fn} has {len(out)} rating(s) outside {lo}..{hi}, e.g. line(s) {_some(out+1)}. Fix them, or pass the right `rating_range`.")
+    if len(dup := np.where(num.duplicated(['user','movie']))[0]):
+        raise ValueError(f"{fn} rates the same movie twice for the same user on {len(dup)} line(s), e.g. line(s) {_some(dup+1)} "
+                         "(ml-100k has one rating per user and movie). Keep one of each pair.")
     for c in ('user','movie'):
         if num[c].nunique() < 2: raise ValueError(f"{fn} has ratings from {num[c].nunique()} {c}(s); collaborative filtering needs at least 2 {c}s.")
     return num.astype({'user':int, 'movie':int, 'timestamp':int})

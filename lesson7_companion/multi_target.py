@@ -93,6 +93,8 @@ class MultiHeadLoss:
                  names:list=None, # a name per head, for the metrics
                 ):
         self.sizes,self.names = list(sizes),list(names or [f'head{i}' for i in range(len(sizes))])
+        if len(self.names) != len(self.sizes): raise ValueError(f"{len(self.sizes)} heads of sizes {self.sizes} but {len(self.names)} names {self.names}: give one name per head.")
+        if not all(isinstance(s, int) and s > 0 for s in self.sizes): raise ValueError(f"Head sizes {self.sizes} must be whole numbers of at least 1: the classes of each head.")
     def split(self, acts):
         "The activations of each head"
         if acts.shape[-1] != sum(self.sizes):

@@ -138,7 +138,7 @@ def test_movielens_missing_u_data(ml):
 
 @pytest.mark.parametrize('line,msg', [('1\t2\tfive\t881250949', "rating='five'"), ('1\t\t3\t881250949', 'missing or non-numeric'),
                                       ('1\t2\t9\t881250949', 'outside 1..5'), ('1\t2\t0\t881250949', 'outside 1..5'),
-                                      ('1\t2\t3', 'line 3: timestamp')])
+                                      ('1\t2\t3', 'line 3: timestamp'), ('2\t2\t5\t881250951', 'same movie twice for the same user on 1 line.*line.s. 3')])
 def test_bad_ratings(ml, line, msg):
     (ml/'u.data').write_text('1\t1\t3\t881250949\n2\t2\t4\t881250950\n' + line + '\n')
     with pytest.raises(ValueError, match=msg): load_ratings(ml)

@@ -64,3 +64,18 @@ def test_accum_bad_input(small, tmp_path, capsys):
     cli_error(capsys, lesson7_paddy, 'at least 1', path=str(small), accum=-2, out=o)
     cli_error(capsys, lesson7_paddy, 'larger than --bs', path=str(small), bs=16, accum=32, out=o)
     cli_error(capsys, lesson7_paddy, 'not divisible', '[1, 2, 4, 8, 16, 32, 64]', path=str(small), bs=64, accum=3, out=o)
+
+def test_label_only_in_validation_split(small, tmp_path):
+    "A variety whose only photo falls in the validation split still gets a vocab entry (from train.csv), so training runs"
+    from lesson7_companion.multi_target import paddy_dls, paddy_learner, head_vocabs
+    p = shutil.copytree(small, tmp_path/'paddy')
+    dls = paddy_dls(p, bs=16)
+    only = dls.valid_ds.items[0].name                       # a photo the seed-42 split puts in validation
+    df = pd.read_csv(p/'train.csv', dtype=str)
+    df.loc[df.image_id == only, 'variety'] = 'OnlyInValid'
+    df.to_csv(p/'train.csv', index=False)
+    dls = paddy_dls(p, bs=16)
+    assert only in [f.name for f in dls.valid_ds.items] and 'OnlyInValid' in head_vocabs(dls)[1]
+    learn = paddy_learner(dls)
+    learn.fit(1, 1e-3)                                      # fastai's "not included in the training dataset" would stop this
+    assert len(learn.recorder.values) == 1
