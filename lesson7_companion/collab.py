@@ -24,7 +24,7 @@ def collab_dls(path:str|Path=None, # a MovieLens folder (default: the built-in s
     path = get_movielens(path=path) if path else get_movielens()
     df = load_ratings(path)
     n_train = len(df) - int(len(df)*valid_pct)
-    if not 0 < bs <= n_train: raise ValueError(f"bs={bs} must be between 1 and the {n_train} training ratings.")
+    if not 0 < bs <= n_train: raise BadValue(f"bs={bs} must be between 1 and the {n_train} training ratings.")
     dls = CollabDataLoaders.from_df(df, item_name='title', bs=bs, valid_pct=valid_pct, seed=seed)
     dls.path = path
     return dls

@@ -22,7 +22,7 @@ def planted(dls:DataLoaders, # collab `DataLoaders` of the built-in sample
            )->dict:
     "The sample's planted truth lined up with the rows of `dls`'s title vocab (row 0, `#na#`, gets NaN)"
     path = dls.path
-    if not (path/'truth.json').exists(): raise FileNotFoundError(f"{path} has no truth.json: only the built-in sample knows its planted truth.")
+    if not (path/'truth.json').exists(): raise MissingPath(f"{path} has no truth.json: only the built-in sample knows its planted truth.")
     t = json.loads((path/'truth.json').read_text())
     ids = dict(zip(read_items(path).title, read_items(path).movie))
     idx = [ids.get(o) for o in dls.classes['title']]
@@ -44,7 +44,7 @@ def most_similar(learn:Learner, # a trained dot-product collab learner
                 )->pd.Series:
     "The `n` titles whose factors point most nearly the same way as `title`'s (cosine similarity)"
     vocab = learn.dls.classes['title']
-    if title not in vocab.o2i: raise KeyError(f"{title!r} is not a title the model was trained on.")
+    if title not in vocab.o2i: raise UnknownName(f"{title!r} is not a title the model was trained on.")
     f = movie_weights(learn)[1]
     sim = F.cosine_similarity(f, f[vocab.o2i[title]][None])
     sim[vocab.o2i[title]] = sim[0] = -2  # not itself, not #na#
@@ -64,8 +64,8 @@ def train_collab(path:str|Path=None, # a MovieLens folder (default: the built-in
                  progress:bool=True, # show fastai's progress bar and table
                 )->tuple: # (learner, metrics dict)
     "fastbook's `collab_learner` recipe on (user, title, rating), with its numbers reported and written into `out`"
-    if n_factors < 1: raise ValueError(f"--n-factors must be at least 1, not {n_factors}: each user and movie needs a vector of that length.")
-    if model not in ('dot','nn'): raise ValueError(f"Unknown model {model!r}: use 'dot' (dot product with biases) or 'nn' (EmbeddingNN).")
+    if n_factors < 1: raise BadValue(f"--n-factors must be at least 1, not {n_factors}: each user and movie needs a vector of that length.")
+    if model not in ('dot','nn'): raise BadValue(f"Unknown model {model!r}: use 'dot' (dot product with biases) or 'nn' (EmbeddingNN).")
     set_seed(seed)
     dls = collab_dls(path, bs=bs, seed=seed)
     learn = collab_learner(dls, n_factors=n_factors, use_nn=model=='nn', y_range=(0,5.5), **({'layers':[100]} if model=='nn' else {}))
@@ -116,9 +116,9 @@ def predict_rating(learn:Learner, # a trained collab learner
                   )->float:
     "The model's rating for `user` and `title`, refusing ids it never saw (which fastai would quietly map to `#na#`)"
     cls = learn.dls.classes
-    if cls['user'].o2i.get(user, 0) == 0: raise KeyError(f"User {user} was not in the training data. fastai would map it to `#na#` (row 0), an embedding "
+    if cls['user'].o2i.get(user, 0) == 0: raise UnknownName(f"User {user} was not in the training data. fastai would map it to `#na#` (row 0), an embedding "
                                                    "that no rating ever trained, and return a meaningless rating; retrain with that user's ratings.")
-    if cls['title'].o2i.get(title, 0) == 0: raise KeyError(f"Movie {title!r} was not in the training data. fastai would map it to `#na#` (row 0), "
+    if cls['title'].o2i.get(title, 0) == 0: raise UnknownName(f"Movie {title!r} was not in the training data. fastai would map it to `#na#` (row 0), "
                                                      "an untrained embedding; check the spelling (titles include the year) or retrain.")
     x = torch.tensor([[cls['user'].o2i[user], cls['title'].o2i[title]]], device=learn.dls.device)
     learn.model.eval()

@@ -26,11 +26,13 @@ from fastai.vision.utils import verify_images
 
 # %% auto #0
 __all__ = ['PADDY_LABEL_COUNTS', 'PADDY_VARIETY_COUNTS', 'PADDY_LABELS', 'PADDY_VARIETIES', 'PADDY_COLS', 'PADDY_COMPETITION',
-           'PADDY_PIXEL_STATS', 'SAMPLE_VERSION', 'ML_GENRES', 'TASTE_GENRES', 'ML_100K', 'ML_RATINGS', 'USER_ERRORS',
-           'data_dir', 'check_new_folder', 'building', 'read_csv_checked', 'check_paddy', 'read_ratings', 'read_items',
-           'check_movielens', 'load_ratings', 'scrub', 'kaggle_competition', 'get_paddy', 'untar_movielens',
-           'get_movielens', 'paddy_fidelity', 'movielens_fidelity', 'global_features', 'feature_baselines',
-           'paddy_summary', 'movielens_summary', 'user_errors', 'check_options', 'prepare_data', 'lesson7_data']
+           'PADDY_PIXEL_STATS', 'SAMPLE_VERSION', 'ML_GENRES', 'TASTE_GENRES', 'ML_100K', 'ML_RATINGS', 'data_dir',
+           'UserError', 'BadValue', 'MissingPath', 'PathInTheWay', 'NotAFolder', 'NoAccess', 'NoConnection',
+           'UnknownName', 'DownloadFailed', 'BadEncoding', 'check_new_folder', 'building', 'read_csv_checked',
+           'check_paddy', 'read_ratings', 'read_items', 'check_movielens', 'load_ratings', 'scrub',
+           'kaggle_competition', 'get_paddy', 'untar_movielens', 'get_movielens', 'paddy_fidelity',
+           'movielens_fidelity', 'global_features', 'feature_baselines', 'paddy_summary', 'movielens_summary',
+           'user_errors', 'check_options', 'prepare_data', 'lesson7_data']
 
 # %% ../nbs/00_data.ipynb #da41cca0
 PADDY_LABEL_COUNTS = dict(bacterial_leaf_blight=479, bacterial_leaf_streak=380, bacterial_panicle_blight=337, blast=1738,
@@ -46,6 +48,21 @@ PADDY_PIXEL_STATS = dict(mean=[0.497, 0.588, 0.230], std=[0.233, 0.233, 0.190]) 
 def data_dir()->Path:
     "fastai's data folder (`~/.fastai/data`, or under `FASTAI_HOME`), where datasets go by default"
     return fastai_path('data')
+
+# %% ../nbs/00_data.ipynb #2b0814a8
+class UserError(Exception):
+    "An error the user can fix from its message alone: the commands print it as one line, without a traceback"
+    def __str__(self): return str(self.args[0]) if len(self.args) == 1 else super().__str__()   # no quotes, even for a `KeyError`
+
+class BadValue(UserError, ValueError): "A setting, name or file content that cannot be used"
+class MissingPath(UserError, FileNotFoundError): "A file or folder that is not there"
+class PathInTheWay(UserError, FileExistsError): "Something already where the companion would write"
+class NotAFolder(UserError, NotADirectoryError): "A file where a folder is needed"
+class NoAccess(UserError, PermissionError): "Missing credentials or permissions"
+class NoConnection(UserError, ConnectionError): "A server that could not be reached"
+class UnknownName(UserError, KeyError): "A name (an image, a user, a title) that the data does not have"
+class DownloadFailed(UserError, RuntimeError): "A download that started and did not finish"
+class BadEncoding(UserError, UnicodeError): "A text file in another encoding than the format's"
 
 # %% ../nbs/00_data.ipynb #d8b78567
 _MARKER = '.lesson7_sample.json'
@@ -69,7 +86,7 @@ def check_new_folder(dest:str|Path, # a folder about to be written
     dest = Path(dest).expanduser()
     if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or any(dest.iterdir()))):
         kind = 'a link' if dest.is_symlink() else 'a file' if not dest.is_dir() else 'a folder with files in it'
-        raise FileExistsError(f"{dest} is {kind}, not {what}; it was left untouched. Pass a new or empty folder.")
+        raise PathInTheWay(f"{dest} is {kind}, not {what}; it was left untouched. Pass a new or empty folder.")
     return dest
 
 @contextmanager
@@ -91,7 +108,7 @@ def _build_once(dest:Path, params:dict, build)->Path:
     mk,key = dest/_MARKER,json.dumps(params, sort_keys=True)
     if mk.exists():
         if mk.read_text() == key: return dest
-        raise FileExistsError(f"{dest} holds a sample built with other settings ({mk.read_text()}); pass another `dest`, or delete that folder yourself.")
+        raise PathInTheWay(f"{dest} holds a sample built with other settings ({mk.read_text()}); pass another `dest`, or delete that folder yourself.")
     try:
         with building(dest, 'a sample built by lesson7_companion') as tmp: build(tmp); (tmp/_MARKER).write_text(key)
     except OSError:
@@ -122,12 +139,12 @@ def read_csv_checked(fn:Path, # csv file to read
                     )->pd.DataFrame:
     "Read `fn` with pandas (`kwargs` go to `pd.read_csv`), or raise one readable error naming the file and what is wrong with it"
     fn = Path(fn)
-    if not fn.is_file(): raise FileNotFoundError(f"{fn} does not exist.")
+    if not fn.is_file(): raise MissingPath(f"{fn} does not exist.")
     try: df = pd.read_csv(fn, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ValueError(f"{fn} is not a readable CSV file ({str(e).splitlines()[0]}); re-download it or fix it.") from None
+        raise BadValue(f"{fn} is not a readable CSV file ({str(e).splitlines()[0]}); re-download it or fix it.") from None
     miss = [c for c in cols if c not in df.columns]
-    if miss: raise ValueError(f"{fn} has no column {_some(miss)}; it needs the columns {', '.join(cols)} (it has {', '.join(map(str, df.columns))}).")
+    if miss: raise BadValue(f"{fn} has no column {_some(miss)}; it needs the columns {', '.join(cols)} (it has {', '.join(map(str, df.columns))}).")
     return df
 
 # %% ../nbs/00_data.ipynb #e7655b9a
@@ -137,34 +154,34 @@ def check_paddy(path:str|Path, # a Paddy competition folder
     "Check that `path` is laid out like Kaggle's Paddy competition and that `train.csv` agrees with the image files"
     path = Path(path).expanduser()
     hint = f"Get the real data with `lesson7-data paddy --source kaggle`, or build the sample with `lesson7-data paddy`."
-    if not path.is_dir(): raise FileNotFoundError(f"{path} is not a folder. {hint}")
-    if not (path/'train.csv').is_file(): raise FileNotFoundError(f"{path} has no train.csv, so it is not a Paddy competition folder. {hint}")
+    if not path.is_dir(): raise MissingPath(f"{path} is not a folder. {hint}")
+    if not (path/'train.csv').is_file(): raise MissingPath(f"{path} has no train.csv, so it is not a Paddy competition folder. {hint}")
     df = read_csv_checked(path/'train.csv', PADDY_COLS, dtype={'image_id':str, 'label':str, 'variety':str})
-    if df[PADDY_COLS[:3]].isna().any().any(): raise ValueError(f"{path/'train.csv'} has empty cells in rows {_some(np.where(df[PADDY_COLS[:3]].isna().any(axis=1))[0]+2)}; every image needs an image_id, label and variety.")
+    if df[PADDY_COLS[:3]].isna().any().any(): raise BadValue(f"{path/'train.csv'} has empty cells in rows {_some(np.where(df[PADDY_COLS[:3]].isna().any(axis=1))[0]+2)}; every image needs an image_id, label and variety.")
     dup = df.image_id[df.image_id.duplicated()]
-    if len(dup): raise ValueError(f"{path/'train.csv'} lists {_some(dup)} more than once; each image_id must appear once.")
+    if len(dup): raise BadValue(f"{path/'train.csv'} lists {_some(dup)} more than once; each image_id must appear once.")
     imgs = path/'train_images'
-    if not imgs.is_dir(): raise FileNotFoundError(f"{path} has train.csv but no train_images folder. {hint}")
+    if not imgs.is_dir(): raise MissingPath(f"{path} has train.csv but no train_images folder. {hint}")
     folders = {d.name for d in imgs.iterdir() if d.is_dir()}
     if nofolder := set(df.label)-folders:
-        raise ValueError(f"train.csv has labels with no folder in {imgs}: {_some(nofolder)}. Each label needs a folder train_images/<label>/ holding its images.")
+        raise BadValue(f"train.csv has labels with no folder in {imgs}: {_some(nofolder)}. Each label needs a folder train_images/<label>/ holding its images.")
     files = get_image_files(imgs, folders=list(folders))
     on_disk = {f'{f.parent.name}/{f.name}' for f in files}
     listed = set(df.label+'/'+df.image_id)
     if missing := listed-on_disk:
-        raise FileNotFoundError(f"{len(missing)} image(s) in train.csv have no file, e.g. train_images/{_some(missing)}. Restore them, or delete their rows from train.csv.")
+        raise MissingPath(f"{len(missing)} image(s) in train.csv have no file, e.g. train_images/{_some(missing)}. Restore them, or delete their rows from train.csv.")
     if extra := on_disk-listed:
-        raise ValueError(f"{len(extra)} image file(s) are not in train.csv, e.g. train_images/{_some(extra)}. Add a row for each to train.csv, or move them out of train_images.")
+        raise BadValue(f"{len(extra)} image file(s) are not in train.csv, e.g. train_images/{_some(extra)}. Add a row for each to train.csv, or move them out of train_images.")
     tst = path/'test_images'
     if (path/'sample_submission.csv').is_file():
         sub = read_csv_checked(path/'sample_submission.csv', ['image_id','label'], dtype=str)
         have = {f.name for f in get_image_files(tst)} if tst.is_dir() else set()
         if lost := set(sub.image_id)-have:
-            raise FileNotFoundError(f"{len(lost)} image(s) in sample_submission.csv have no file in {tst}, e.g. {_some(lost)}.")
+            raise MissingPath(f"{len(lost)} image(s) in sample_submission.csv have no file in {tst}, e.g. {_some(lost)}.")
     if check_images:
         allf = files + (get_image_files(tst) if tst.is_dir() else L())
         if bad := verify_images(allf):
-            raise ValueError(f"{len(bad)} file(s) are not readable images, e.g. {_some(o.relative_to(path) for o in bad)}. Re-download them, or remove them and their rows in train.csv.")
+            raise BadValue(f"{len(bad)} file(s) are not readable images, e.g. {_some(o.relative_to(path) for o in bad)}. Re-download them, or remove them and their rows in train.csv.")
     return path
 
 # %% ../nbs/00_data.ipynb #43f40207
@@ -177,24 +194,24 @@ def read_ratings(path:str|Path, # an ml-100k folder, or its u.data file
     path = Path(path).expanduser()
     fn = path/'u.data' if path.is_dir() else path
     if not fn.is_file():
-        raise FileNotFoundError(f"{fn} does not exist: a MovieLens folder needs u.data. Build the sample with `lesson7-data movielens`, or get ml-100k with `--source ml-100k`.")
+        raise MissingPath(f"{fn} does not exist: a MovieLens folder needs u.data. Build the sample with `lesson7-data movielens`, or get ml-100k with `--source ml-100k`.")
     try: df = pd.read_csv(fn, sep='\t', header=None, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ValueError(f"{fn} is not tab-separated 'user, movie, rating, timestamp' lines ({str(e).splitlines()[0]}).") from None
-    if df.shape[1] != 4: raise ValueError(f"{fn} has {df.shape[1]} tab-separated fields per line; u.data has 4: user id, item id, rating, timestamp.")
+        raise BadValue(f"{fn} is not tab-separated 'user, movie, rating, timestamp' lines ({str(e).splitlines()[0]}).") from None
+    if df.shape[1] != 4: raise BadValue(f"{fn} has {df.shape[1]} tab-separated fields per line; u.data has 4: user id, item id, rating, timestamp.")
     df.columns = ML_RATINGS
     num = df.apply(pd.to_numeric, errors='coerce')
     if len(bad := np.where(num.isna().any(axis=1))[0]):
         i = bad[0]; c = num.columns[num.iloc[i].isna()][0]
-        raise ValueError(f"{fn} has {len(bad)} line(s) with a missing or non-numeric value, e.g. line {i+1}: {c}={df.at[i,c]!r}. Fix or delete those lines.")
+        raise BadValue(f"{fn} has {len(bad)} line(s) with a missing or non-numeric value, e.g. line {i+1}: {c}={df.at[i,c]!r}. Fix or delete those lines.")
     lo,hi = rating_range
     if len(out := np.where((num.rating < lo) | (num.rating > hi))[0]):
-        raise ValueError(f"{fn} has {len(out)} rating(s) outside {lo}..{hi}, e.g. line(s) {_some(out+1)}. Fix them, or pass the right `rating_range`.")
+        raise BadValue(f"{fn} has {len(out)} rating(s) outside {lo}..{hi}, e.g. line(s) {_some(out+1)}. Fix them, or pass the right `rating_range`.")
     if len(dup := np.where(num.duplicated(['user','movie']))[0]):
-        raise ValueError(f"{fn} rates the same movie twice for the same user on {len(dup)} line(s), e.g. line(s) {_some(dup+1)} "
+        raise BadValue(f"{fn} rates the same movie twice for the same user on {len(dup)} line(s), e.g. line(s) {_some(dup+1)} "
                          "(ml-100k has one rating per user and movie). Keep one of each pair.")
     for c in ('user','movie'):
-        if num[c].nunique() < 2: raise ValueError(f"{fn} has ratings from {num[c].nunique()} {c}(s); collaborative filtering needs at least 2 {c}s.")
+        if num[c].nunique() < 2: raise BadValue(f"{fn} has ratings from {num[c].nunique()} {c}(s); collaborative filtering needs at least 2 {c}s.")
     return num.astype({'user':int, 'movie':int, 'timestamp':int})
 
 # %% ../nbs/00_data.ipynb #5e73f7d8
@@ -203,17 +220,17 @@ def read_items(path:str|Path, # an ml-100k folder, or its u.item file
     "Read `u.item` (pipe-separated, latin-1, 24 fields), rejecting a file that was re-saved in another encoding"
     path = Path(path).expanduser()
     fn = path/'u.item' if path.is_dir() else path
-    if not fn.is_file(): raise FileNotFoundError(f"{fn} does not exist: a MovieLens folder needs u.item, the movie titles.")
+    if not fn.is_file(): raise MissingPath(f"{fn} does not exist: a MovieLens folder needs u.item, the movie titles.")
     raw = fn.read_bytes()
     # Every byte string decodes as latin-1, so look for the tell-tale of UTF-8 instead: non-ASCII that is valid UTF-8
     if not raw.isascii():
         try: raw.decode('utf-8')
         except UnicodeDecodeError: pass
-        else: raise UnicodeError(f"{fn} looks UTF-8 encoded, but u.item is latin-1 (titles like 'Misérables' would come out garbled). "
+        else: raise BadEncoding(f"{fn} looks UTF-8 encoded, but u.item is latin-1 (titles like 'Misérables' would come out garbled). "
                                  "Use the original file, or re-save it with encoding='latin-1'.")
     lines = raw.decode('latin-1').splitlines()
     if bad := [i+1 for i,l in enumerate(lines) if l and l.count('|') != 23]:
-        raise ValueError(f"{fn} line(s) {_some(bad)} do not have the 24 pipe-separated fields of u.item (id, title, dates, URL, 19 genres).")
+        raise BadValue(f"{fn} line(s) {_some(bad)} do not have the 24 pipe-separated fields of u.item (id, title, dates, URL, 19 genres).")
     df = pd.read_csv(io.StringIO('\n'.join(lines)), sep='|', header=None, names=['movie','title','release','video','url']+ML_GENRES,
                      dtype={'title':str}, keep_default_na=False)
     return df
@@ -223,10 +240,10 @@ def check_movielens(path:str|Path, # a folder with u.data and u.item
                    )->Path:
     "Check that `path` is a MovieLens 100k folder whose `u.data` and `u.item` can be read and agree"
     path = Path(path).expanduser()
-    if not path.is_dir(): raise FileNotFoundError(f"{path} is not a folder. Build the sample with `lesson7-data movielens`, or get ml-100k with `--source ml-100k`.")
+    if not path.is_dir(): raise MissingPath(f"{path} is not a folder. Build the sample with `lesson7-data movielens`, or get ml-100k with `--source ml-100k`.")
     r,it = read_ratings(path),read_items(path)
     if unknown := set(r.movie)-set(it.movie):
-        raise ValueError(f"u.data rates {len(unknown)} movie id(s) that u.item does not list, e.g. {_some(unknown)}.")
+        raise BadValue(f"u.data rates {len(unknown)} movie id(s) that u.item does not list, e.g. {_some(unknown)}.")
     return path
 
 def load_ratings(path:str|Path, # a checked MovieLens folder
@@ -259,7 +276,7 @@ def _kaggle_api():
         api = KaggleApi()
         try: api.authenticate()
         except (SystemExit, Exception): api = None
-    if api is None: raise PermissionError(
+    if api is None: raise NoAccess(
         "No Kaggle credentials found. Create an API token at https://www.kaggle.com/settings/api and either save it as "
         "~/.kaggle/access_token (or kaggle.json), or set KAGGLE_API_TOKEN (or KAGGLE_USERNAME and KAGGLE_KEY); then run again.")
     return api
@@ -284,19 +301,19 @@ def kaggle_competition(comp:str=PADDY_COMPETITION, # the competition's name on K
             with redirect_stdout(io.StringIO()): api.competition_download_files(comp, path=str(dl), quiet=True)
         except Exception as e:
             st = _status(e)
-            if st == 403: raise PermissionError(f"Kaggle refused the download of {comp} (403): accept the competition's rules at "
+            if st == 403: raise NoAccess(f"Kaggle refused the download of {comp} (403): accept the competition's rules at "
                                                 f"https://www.kaggle.com/competitions/{comp}/rules while logged in, then run again.") from None
-            if st == 401: raise PermissionError("Kaggle rejected your credentials (401): create a new API token at https://www.kaggle.com/settings/api.") from None
+            if st == 401: raise NoAccess("Kaggle rejected your credentials (401): create a new API token at https://www.kaggle.com/settings/api.") from None
             if isinstance(e, (ConnectionError, TimeoutError)) or 'Connection' in type(e).__name__ or 'Timeout' in type(e).__name__:
-                raise ConnectionError(f"Could not reach Kaggle to download {comp} (no network?). Connect and run again, or download the zip "
+                raise NoConnection(f"Could not reach Kaggle to download {comp} (no network?). Connect and run again, or download the zip "
                                       "elsewhere, unzip it, and pass its folder with --path.") from None
-            raise RuntimeError(f"Kaggle download of {comp} failed: {scrub(f'{type(e).__name__}: {e}')}") from None
+            raise DownloadFailed(f"Kaggle download of {comp} failed: {scrub(f'{type(e).__name__}: {e}')}") from None
         zips = list(dl.glob('*.zip'))
-        if not zips: raise ConnectionError(f"Kaggle sent no zip file for {comp}; nothing was kept. Run again.")
+        if not zips: raise NoConnection(f"Kaggle sent no zip file for {comp}; nothing was kept. Run again.")
         try:
             with zipfile.ZipFile(zips[0]) as zf: zf.extractall(tmp)
         except (zipfile.BadZipFile, EOFError) as e:
-            raise ConnectionError(f"The download of {comp} is incomplete or corrupt ({e}), perhaps interrupted; nothing was kept. Run again.") from None
+            raise NoConnection(f"The download of {comp} is incomplete or corrupt ({e}), perhaps interrupted; nothing was kept. Run again.") from None
         shutil.rmtree(dl)
     return dest
 
@@ -312,7 +329,7 @@ def get_paddy(source:str='sample', # 'sample' (built here, offline) or 'kaggle' 
     if path is not None: return check_paddy(path, check_images)
     if source == 'sample': return check_paddy(paddy_sample(dest, **kwargs), check_images)
     if source == 'kaggle': return check_paddy(kaggle_competition(PADDY_COMPETITION, dest), check_images)
-    raise ValueError(f"Unknown Paddy source {source!r}: use 'sample' (built-in) or 'kaggle' (the real data).")
+    raise BadValue(f"Unknown Paddy source {source!r}: use 'sample' (built-in) or 'kaggle' (the real data).")
 
 # %% ../nbs/00_data.ipynb #9ddc477b
 def untar_movielens(dest:str|Path=None, # the ml-100k folder to create (default: `data_dir()/'ml-100k'`, where fastai puts it)
@@ -325,12 +342,12 @@ def untar_movielens(dest:str|Path=None, # the ml-100k folder to create (default:
     with building(dest, 'ml-100k') as tmp:
         try: got = untar_data(URLs.ML_100k, data=tmp/'.download')
         except (zipfile.BadZipFile, EOFError, shutil.ReadError) as e:
-            raise ConnectionError(f"The ml-100k archive {arch} is corrupt or incomplete ({e}); delete it and run again.") from None
+            raise NoConnection(f"The ml-100k archive {arch} is corrupt or incomplete ({e}); delete it and run again.") from None
         except Exception as e:  # URLError, socket errors, timeouts, and fastdownload's failed check of a fresh download
             if cached:  # fastdownload downloads again over a cached archive only when its size or checksum is wrong
-                raise ConnectionError(f"The ml-100k archive {arch} is corrupt or incomplete (its size or checksum is not the one fastai "
+                raise NoConnection(f"The ml-100k archive {arch} is corrupt or incomplete (its size or checksum is not the one fastai "
                                       f"records), and downloading a fresh copy failed ({type(e).__name__}: {e}); delete it and run again.") from None
-            raise ConnectionError(f"Could not download ml-100k from grouplens.org (no network?): {e}. Download ml-100k.zip elsewhere, "
+            raise NoConnection(f"Could not download ml-100k from grouplens.org (no network?): {e}. Download ml-100k.zip elsewhere, "
                                   "unzip it and pass its folder with --path.") from None
         for f in Path(got).iterdir(): f.rename(tmp/f.name)
         shutil.rmtree(tmp/'.download')
@@ -346,7 +363,7 @@ def get_movielens(source:str='sample', # 'sample' (built here, with planted trut
     if path is not None: return check_movielens(path)
     if source == 'sample': return check_movielens(movielens_sample(dest, **kwargs))
     if source == 'ml-100k': return check_movielens(untar_movielens(dest))
-    raise ValueError(f"Unknown MovieLens source {source!r}: use 'sample' (built-in) or 'ml-100k' (the real data).")
+    raise BadValue(f"Unknown MovieLens source {source!r}: use 'sample' (built-in) or 'ml-100k' (the real data).")
 
 # %% ../nbs/00_data.ipynb #a2e69235
 def _fid(stat, sample, real, tol, rel=True):
@@ -445,8 +462,6 @@ def movielens_summary(path:str|Path, # a checked MovieLens folder
         'rating histogram: ' + ', '.join(f"{k}: {v:,} ({v/len(r):.0%})" for k,v in hist.items())])
 
 # %% ../nbs/00_data.ipynb #e78a878c
-USER_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError, ConnectionError, ValueError, KeyError, RuntimeError)
-
 _DISK_FULL = {errno.ENOSPC, errno.EROFS, errno.EDQUOT}
 
 @contextmanager
@@ -456,9 +471,7 @@ def user_errors(prog:str): # the command's name, put before each message
     try: yield
     except KeyboardInterrupt: _fail("interrupted.", 130)   # run folders, samples and downloads appear only when complete
     except torch.OutOfMemoryError: _fail("error: out of GPU memory. Try a smaller --bs (lesson7-paddy: or a larger --accum, which splits each batch into micro-batches).")
-    except USER_ERRORS as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)  # str() of a KeyError adds quotes
-        _fail(f"error: {msg}")
+    except UserError as e: _fail(f"error: {e}")   # any other exception is a bug: it keeps its traceback
     except OSError as e:
         if e.errno not in _DISK_FULL: raise   # anything else is a bug: keep its traceback
         _fail(f"error: cannot write {e.filename or 'the output'}: {e.strerror}. Free some space or choose another folder.")
@@ -470,8 +483,8 @@ def check_options(**opts, # option name and value: `epochs=8, lr=3e-3`, ...
         flag = '--' + k.replace('_', '-')
         if k in ('lr', 'wd'):
             ok = math.isfinite(v) and (v > 0 if k == 'lr' else v >= 0)
-            if not ok: raise ValueError(f"{flag} must be a {'positive' if k == 'lr' else 'non-negative'} finite number, not {v}.")
-        elif not isinstance(v, int) or v < 1: raise ValueError(f"{flag} must be a whole number of at least 1, not {v}.")
+            if not ok: raise BadValue(f"{flag} must be a {'positive' if k == 'lr' else 'non-negative'} finite number, not {v}.")
+        elif not isinstance(v, int) or v < 1: raise BadValue(f"{flag} must be a whole number of at least 1, not {v}.")
 
 # %% ../nbs/00_data.ipynb #934cc3f0
 def prepare_data(dataset:str, # 'paddy' or 'movielens'
@@ -483,7 +496,7 @@ def prepare_data(dataset:str, # 'paddy' or 'movielens'
     "Prepare or check a dataset and return its summary, with the fidelity table if `compare`"
     if dataset == 'paddy': p = get_paddy(source, path=path, dest=dest); summ,fid = paddy_summary,paddy_fidelity
     elif dataset == 'movielens': p = get_movielens(source, path=path, dest=dest); summ,fid = movielens_summary,movielens_fidelity
-    else: raise ValueError(f"Unknown dataset {dataset!r}: use 'paddy' or 'movielens'.")
+    else: raise BadValue(f"Unknown dataset {dataset!r}: use 'paddy' or 'movielens'.")
     if not compare: return summ(p)
     t = fid(p)
     return '\n'.join([summ(p), '', 'Beside the real data:', t.to_string(index=False),

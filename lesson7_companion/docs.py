@@ -14,7 +14,7 @@ from nbdev.config import get_config
 from nbdev.serve import proc_nbs
 from nbdev.process import Processor, NBProcessor
 from nbdev.processors import mk_cell
-from .data import user_errors
+from .data import user_errors, PathInTheWay
 
 # %% auto #0
 __all__ = ['BADGE', 'QUARTO_ONLY', 'abs_links', 'nb2md', 'readme', 'lesson7_readme', 'is_lesson', 'colab_url', 'colab_badge',
@@ -102,7 +102,7 @@ def stage_site(proc:str|Path, # nbdev's processed folder (`_proc`)
     names = {}
     for nb in sorted(dest.glob('*.ipynb')):
         if (page := _front_matter(nb).get('output-file')) and (new := Path(page).with_suffix('.ipynb').name) != nb.name:
-            if (dest/new).exists(): raise FileExistsError(f"{nb.name} and {new} would both make the page {page}: rename one of them.")
+            if (dest/new).exists(): raise PathInTheWay(f"{nb.name} and {new} would both make the page {page}: rename one of them.")
             nb.rename(dest/new); names[nb.name] = new
     if (sb := dest/'sidebar.yml').exists():
         txt = sb.read_text()
@@ -122,7 +122,7 @@ def build_docs(dest:str|Path=None, # where to write the site (default: `_docs` b
     cfg = get_config()
     dest = Path(dest or cfg.config_path/'_docs').absolute()
     if dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not (dest/'site_libs').is_dir())):
-        raise FileExistsError(f"{dest} exists and is not a docs site built before, so building there would replace it. "
+        raise PathInTheWay(f"{dest} exists and is not a docs site built before, so building there would replace it. "
                               "Pass another --dest, or move it away.")
     proc = proc_nbs(cfg.nbs_path)
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,11 +20,11 @@ def check_accum(bs:int, # the effective batch size: items per optimizer step
                 accum:int, # how many micro-batches make one step
                )->int:     # the micro-batch size, `bs // accum`
     "The micro-batch size for `accum` micro-batches per step of `bs` items, or a `ValueError` naming the values that would work"
-    if not isinstance(bs, int) or bs < 1: raise ValueError(f"bs={bs} must be a whole number of at least 1.")
+    if not isinstance(bs, int) or bs < 1: raise BadValue(f"bs={bs} must be a whole number of at least 1.")
     ok = [a for a in range(1, bs+1) if bs % a == 0]
-    if not isinstance(accum, int) or accum < 1: raise ValueError(f"--accum must be a whole number of at least 1 (1 means no accumulation), not {accum}.")
-    if accum > bs: raise ValueError(f"--accum {accum} is larger than --bs {bs}: a micro-batch needs at least one image. Use one of {ok}.")
-    if bs % accum: raise ValueError(f"--bs {bs} is not divisible by --accum {accum}, so the micro-batches cannot all be the same size. "
+    if not isinstance(accum, int) or accum < 1: raise BadValue(f"--accum must be a whole number of at least 1 (1 means no accumulation), not {accum}.")
+    if accum > bs: raise BadValue(f"--accum {accum} is larger than --bs {bs}: a micro-batch needs at least one image. Use one of {ok}.")
+    if bs % accum: raise BadValue(f"--bs {bs} is not divisible by --accum {accum}, so the micro-batches cannot all be the same size. "
                                     f"Use one of {ok}.")
     return bs // accum
 
@@ -156,7 +156,7 @@ def lesson7_paddy(path:str=None, # a Paddy competition folder (default: the buil
     "Train the multi-target Paddy model and write its metrics, loss curve, submission and exported learner to `out`"
     with user_errors('lesson7-paddy'):
         check_options(epochs=epochs, size=size, bs=bs, lr=lr)
-        if check_accum(bs, accum) < 2: raise ValueError(f"--bs {bs} with --accum {accum} gives micro-batches of one image; "
+        if check_accum(bs, accum) < 2: raise BadValue(f"--bs {bs} with --accum {accum} gives micro-batches of one image; "
                                                        "BatchNorm needs at least 2 per batch. Raise --bs or lower --accum.")
         check_arch(arch)
         check_new_folder(out, 'a run folder')

@@ -33,7 +33,7 @@ def check_splits(splits:list, # lists of indices: training, validation, ...
     for i in range(len(splits)):
         for j in range(i+1, len(splits)):
             if both := set(map(int, splits[i])) & set(map(int, splits[j])):
-                raise ValueError(f"splits {i} and {j} share {len(both)} item(s), e.g. index {min(both)}: an item must be in one split only, "
+                raise BadValue(f"splits {i} and {j} share {len(both)} item(s), e.g. index {min(both)}: an item must be in one split only, "
                                  "or the validation set leaks into training.")
     return splits
 

@@ -30,7 +30,7 @@ class VarietyOf:
         self.col,self.fn,self.d = col,fn,dict(zip(df.image_id, df[col]))
     def __call__(self, f):
         try: return self.d[Path(f).name]
-        except KeyError: raise KeyError(f"{Path(f).name} has no row in {self.fn}, so it has no {self.col}; "
+        except KeyError: raise UnknownName(f"{Path(f).name} has no row in {self.fn}, so it has no {self.col}; "
                                         "add a row for it, or move the image out of train_images.") from None
 
 # %% ../nbs/02_multi_target.ipynb #ffcae467
@@ -50,7 +50,7 @@ def paddy_block(path:Path, # a checked Paddy competition folder
                 aug:bool=False,  # fastai's standard augmentation on the batch (worth it for longer training)
                )->DataBlock:
     "A `DataBlock` of Paddy images with one `CategoryBlock` per head in `heads`"
-    if unknown := [h for h in heads if h not in HEAD_GETTERS]: raise ValueError(f"Unknown head(s) {unknown}; choose from {list(HEAD_GETTERS)}.")
+    if unknown := [h for h in heads if h not in HEAD_GETTERS]: raise BadValue(f"Unknown head(s) {unknown}; choose from {list(HEAD_GETTERS)}.")
     h,w = portrait_size(size)
     df = pd.read_csv(Path(path)/'train.csv', dtype=str)   # every class, even one too rare to fall in the training split
     return DataBlock(blocks=(ImageBlock, *[CategoryBlock(vocab=sorted(df[HEAD_COLS[o]].unique())) for o in heads]), n_inp=1,
@@ -73,9 +73,9 @@ def paddy_dls(path:str|Path=None, # a Paddy folder (default: the built-in sample
     path = get_paddy(path=path, check_images=False) if path else get_paddy()
     n = len(pd.read_csv(path/'train.csv'))
     if not 0 < valid_pct < 1 or int(n*valid_pct) < 1:
-        raise ValueError(f"valid_pct={valid_pct} leaves the validation set of {n} images empty; use a value between {1/n:.3g} and 1.")
+        raise BadValue(f"valid_pct={valid_pct} leaves the validation set of {n} images empty; use a value between {1/n:.3g} and 1.")
     n_train = n - int(n*valid_pct)
-    if not 0 < bs <= n_train: raise ValueError(f"bs={bs} must be between 1 and the {n_train} training images.")
+    if not 0 < bs <= n_train: raise BadValue(f"bs={bs} must be between 1 and the {n_train} training images.")
     if num_workers is None: num_workers = defaults.cpus if torch.cuda.is_available() else 0
     dls = paddy_block(path, heads, size, valid_pct, seed, aug).dataloaders(path/'train_images', bs=bs, num_workers=num_workers)
     dls.heads,dls.path = list(heads),path
@@ -93,16 +93,16 @@ class MultiHeadLoss:
                  names:list=None, # a name per head, for the metrics
                 ):
         self.sizes,self.names = list(sizes),list(names or [f'head{i}' for i in range(len(sizes))])
-        if len(self.names) != len(self.sizes): raise ValueError(f"{len(self.sizes)} heads of sizes {self.sizes} but {len(self.names)} names {self.names}: give one name per head.")
-        if not all(isinstance(s, int) and s > 0 for s in self.sizes): raise ValueError(f"Head sizes {self.sizes} must be whole numbers of at least 1: the classes of each head.")
+        if len(self.names) != len(self.sizes): raise BadValue(f"{len(self.sizes)} heads of sizes {self.sizes} but {len(self.names)} names {self.names}: give one name per head.")
+        if not all(isinstance(s, int) and s > 0 for s in self.sizes): raise BadValue(f"Head sizes {self.sizes} must be whole numbers of at least 1: the classes of each head.")
     def split(self, acts):
         "The activations of each head"
         if acts.shape[-1] != sum(self.sizes):
-            raise ValueError(f"The model makes {acts.shape[-1]} activations but the heads {self.names} need {'+'.join(map(str,self.sizes))}"
+            raise BadValue(f"The model makes {acts.shape[-1]} activations but the heads {self.names} need {'+'.join(map(str,self.sizes))}"
                              f"={sum(self.sizes)}: create it with n_out={sum(self.sizes)}.")
         return acts.split(self.sizes, dim=-1)
     def __call__(self, acts, *targs):
-        if len(targs) != len(self.sizes): raise ValueError(f"Got {len(targs)} targets for {len(self.sizes)} heads {self.names}.")
+        if len(targs) != len(self.sizes): raise BadValue(f"Got {len(targs)} targets for {len(self.sizes)} heads {self.names}.")
         return sum(F.cross_entropy(a, t) for a,t in zip(self.split(acts), targs))
     def activation(self, acts): return torch.cat([F.softmax(a.float(), dim=-1) for a in self.split(acts)], dim=-1)
     def decodes(self, acts): return tuple(a.argmax(dim=-1) for a in self.split(acts))
@@ -133,7 +133,7 @@ def resnet10t_quarter(pretrained:bool=False, # there are no pretrained weights f
                       **kwargs, # passed to timm's `resnet10t`
                      )->nn.Module:
     "timm's `resnet10t` at a quarter of its width (16 to 128 channels), `kwargs` passed on to it: the lessons' model, small enough for a CPU"
-    if pretrained: raise ValueError("resnet10t_quarter has no pretrained weights: train it with pretrained=False, "
+    if pretrained: raise BadValue("resnet10t_quarter has no pretrained weights: train it with pretrained=False, "
                                     "or choose a timm model that has them (such as resnet18 or convnext_small).")
     return timm.create_model('resnet10t', channels=(16,32,64,128), stem_width=16, **kwargs)
 
@@ -142,7 +142,7 @@ def check_arch(arch:str, # a timm model name
     "`arch` if timm knows it, else a `ValueError` naming the closest names timm has"
     if timm.is_model(arch): return arch
     close = difflib.get_close_matches(arch, timm.list_models(), n=6, cutoff=0.5)
-    raise ValueError(f"timm has no model called {arch!r}" + (f"; close names: {', '.join(close)}." if close else
+    raise BadValue(f"timm has no model called {arch!r}" + (f"; close names: {', '.join(close)}." if close else
                      "; see timm.list_models() for the names it has."))
 
 def paddy_learner(dls:DataLoaders, # from `paddy_dls`

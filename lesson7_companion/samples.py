@@ -12,7 +12,7 @@ import numpy as np, pandas as pd, torch
 from PIL import Image, ImageFilter
 from scipy.optimize import least_squares
 from fastcore.all import *
-from .data import (PADDY_LABEL_COUNTS, PADDY_VARIETY_COUNTS, PADDY_LABELS, PADDY_VARIETIES, ML_GENRES, TASTE_GENRES,
+from .data import (BadValue, MissingPath, PADDY_LABEL_COUNTS, PADDY_VARIETY_COUNTS, PADDY_LABELS, PADDY_VARIETIES, ML_GENRES, TASTE_GENRES,
                                     _GENRE_FREQ, ML_100K, SAMPLE_VERSION, _defaults, _sample_dest, _build_once)
 
 # %% auto #0
@@ -110,7 +110,7 @@ def _lesions(label, t, u, L, h, rng):
                 [(_ellipse(t,u,T(),U(),3.75,0.18), _DARK) for _ in range(rng.integers(2,5))])
     if label=='tungro':
         t0 = T(0.2,0.45); return [(np.clip((t-t0)/25, 0, 1)*0.85, _ORANGE)]
-    raise ValueError(f"Unknown disease {label!r}; expected one of {PADDY_LABELS}.")
+    raise BadValue(f"Unknown disease {label!r}; expected one of {PADDY_LABELS}.")
 
 # %% ../nbs/00a_samples.ipynb #01cd1a87
 _GAIN,_SHIFT = np.array([1.161, 1.897, 1.536]),np.array([-0.054, -0.382, -0.178])  # maps the unstretched sample's statistics onto those
@@ -123,7 +123,7 @@ def paddy_image(label:str, # the disease, whose lesions are drawn on the leaf
                )->tuple: # (the photo, a boolean lesion mask of shape (height, width))
     "A synthetic close-up of a rice leaf with the lesions of `label` and the tint pattern of `variety`, and where the lesions are"
     rng = ifnone(rng, np.random.default_rng())
-    if variety not in PADDY_VARIETIES: raise ValueError(f"Unknown variety {variety!r}; expected one of {PADDY_VARIETIES}.")
+    if variety not in PADDY_VARIETIES: raise BadValue(f"Unknown variety {variety!r}; expected one of {PADDY_VARIETIES}.")
     w,h = size
     img = _background(rng, h, w)
     yy,xx = np.mgrid[0:h,0:w].astype(np.float32)
@@ -167,7 +167,7 @@ def paddy_sample(dest:str|Path=None, # folder to build in (default: one in `data
                 )->Path:            # the competition folder
     "Build (once, then reuse) a synthetic Paddy competition folder laid out like Kaggle's, with the real label and variety frequencies"
     params = dict(kind='paddy', version=SAMPLE_VERSION, n_train=n_train, n_test=n_test, size=list(size), seed=seed)
-    if n_train < 1 or n_test < 0: raise ValueError(f"n_train must be at least 1 and n_test at least 0, not {n_train} and {n_test}.")
+    if n_train < 1 or n_test < 0: raise BadValue(f"n_train must be at least 1 and n_test at least 0, not {n_train} and {n_test}.")
     dest = _sample_dest(dest, 'paddy_sample', params, _defaults(paddy_sample, kind='paddy', version=SAMPLE_VERSION))
     def pairs(n, rng):
         c = paddy_counts(n)
@@ -195,7 +195,7 @@ def lesion_mask(path:Path, # a built-in Paddy sample
                )->np.ndarray: # boolean, (height, width) of the image
     "Where the generator put the lesions of the training image `f` of the sample `path`"
     f = Path(f); fn = Path(path)/'lesion_masks'/f.parent.name/f'{f.stem}.png'
-    if not fn.exists(): raise FileNotFoundError(f"{fn} does not exist: only the built-in sample knows where its lesions are.")
+    if not fn.exists(): raise MissingPath(f"{fn} does not exist: only the built-in sample knows where its lesions are.")
     return np.asarray(Image.open(fn)) > 0
 
 # %% ../nbs/00a_samples.ipynb #710b5594
@@ -204,7 +204,7 @@ def min_sample_for(label:str='bacterial_panicle_blight', # the label whose folde
                    valid_pct:float=0.2, # the share held out for validation
                   )->int: # the smallest `n_train` that gives `label` at least `bs` training images
     "The smallest `paddy_sample(n_train=...)` in which `label` alone fills one training batch of `bs` after a `valid_pct` split"
-    if label not in PADDY_LABELS: raise ValueError(f"Unknown label {label!r}; expected one of {PADDY_LABELS}.")
+    if label not in PADDY_LABELS: raise BadValue(f"Unknown label {label!r}; expected one of {PADDY_LABELS}.")
     ok = lambda n: (k := int(paddy_counts(n)[label].sum())) - int(k*valid_pct) >= bs
     n = bs
     while not ok(n): n *= 2
@@ -228,7 +228,7 @@ def _degrees(n, total, knots, free, shares, hi):
     d = np.clip(np.round(np.sort(f(z))), 1, hi).astype(int)
     while (diff := total-d.sum()):   # put the rounding error on the counts that have room, largest first
         room = np.where(d < hi)[0] if diff > 0 else np.where(d > knots[0][1])[0]
-        if not len(room): raise ValueError(f"Cannot give {n} ids {total} ratings between {knots[0][1]} and {hi} each.")
+        if not len(room): raise BadValue(f"Cannot give {n} ids {total} ratings between {knots[0][1]} and {hi} each.")
         d[room[::-1][:abs(diff)]] += np.sign(diff)
     return np.sort(d)
 
@@ -258,7 +258,7 @@ def pair_up(u_deg:np.ndarray, # ratings each user gives
             pick = np.argsort(-(cap + rng.random(len(cap))))[:k] if greedy else rng.choice(len(cap), k, replace=False, p=cap/cap.sum())
             cap[pick] -= 1; us.append(pick); ms.append(np.full(k, m))
         else: return np.concatenate(us),np.concatenate(ms)
-    raise ValueError(f"No way to give {len(u_deg)} users and {len(m_deg)} movies these counts; ask for fewer ratings.")
+    raise BadValue(f"No way to give {len(u_deg)} users and {len(m_deg)} movies these counts; ask for fewer ratings.")
 
 # %% ../nbs/00a_samples.ipynb #1262bd03
 TASTE_AXES = np.array([[1, 0, -0.5, -1, 1, 1],      # thrills against feelings: Action, Horror and Sci-Fi against Romance and Drama
@@ -371,9 +371,9 @@ def movielens_sample(dest:str|Path=None, # folder to build in (default: one in `
                     )->Path:                 # the ml-100k-style folder
     "Build (once, then reuse) a synthetic MovieLens 100k folder shaped like the real one, with the planted truth in `truth.json`"
     params = dict(kind='movielens', version=SAMPLE_VERSION, n_users=n_users, n_items=n_items, n_ratings=n_ratings, noise_sd=noise_sd, seed=seed)
-    if n_users < 2 or n_items < 20: raise ValueError(f"A MovieLens sample needs at least 2 users and 20 movies (each user rates 20), not {n_users} and {n_items}.")
+    if n_users < 2 or n_items < 20: raise BadValue(f"A MovieLens sample needs at least 2 users and 20 movies (each user rates 20), not {n_users} and {n_items}.")
     if not 20*n_users <= n_ratings <= n_users*n_items//2:
-        raise ValueError(f"n_ratings={n_ratings} must be between {20*n_users} (20 per user) and {n_users*n_items//2} (half the matrix).")
+        raise BadValue(f"n_ratings={n_ratings} must be between {20*n_users} (20 per user) and {n_users*n_items//2} (half the matrix).")
     dest = _sample_dest(dest, 'movielens_sample', params, _defaults(movielens_sample, kind='movielens', version=SAMPLE_VERSION))
     def build(tmp):
         rng = np.random.default_rng(seed)

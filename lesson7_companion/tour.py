@@ -89,9 +89,9 @@ TOUR_STEPS = [  # (key, lesson, what is run, step)
 # %% ../nbs/80_tour.ipynb #63c6778d
 def _run_dir(out):
     out = Path(out)
-    if out.exists() and not out.is_dir(): raise NotADirectoryError(f"--out {out} is a file; give a folder for the tour's results.")
+    if out.exists() and not out.is_dir(): raise NotAFolder(f"--out {out} is a file; give a folder for the tour's results.")
     if out.is_dir() and any(out.iterdir()) and not (out/'tour.json').exists():
-        raise FileExistsError(f"--out {out} already holds files that are not from a tour; give a new or empty folder, so nothing in it is overwritten.")
+        raise PathInTheWay(f"--out {out} already holds files that are not from a tour; give a new or empty folder, so nothing in it is overwritten.")
     out.mkdir(parents=True, exist_ok=True)
     for k,*_ in TOUR_STEPS: shutil.rmtree(out/k, ignore_errors=True)   # an earlier tour's runs: its own, and each run folder is written anew
     (out/'tour.json').write_text(json.dumps(dict(status='running')))
@@ -119,7 +119,7 @@ def tour(out:str|Path='runs/tour', # folder for the summary, each run's results 
         )->pd.DataFrame: # one row per step: lesson, run, key metric, seconds
     "Run each lesson's experiment on the built-in data in order, printing progress; write the summary and plots into `out`"
     for nm,v in (('epochs', epochs), ('collab-epochs', collab_epochs)):
-        if not isinstance(v, int) or v < 1: raise ValueError(f"--{nm} must be a whole number of at least 1, not {v}.")
+        if not isinstance(v, int) or v < 1: raise BadValue(f"--{nm} must be a whole number of at least 1, not {v}.")
     micro = check_accum(32, accum)
     if paddy: check_paddy(paddy, check_images=False)   # your folders are checked before anything is written
     if movielens: check_movielens(movielens)

@@ -81,3 +81,14 @@ def test_bugs_keep_their_traceback():
     "An OSError that is not about space or a read-only disk is a bug here: it passes through"
     with pytest.raises(OSError, match='Bad file descriptor'):
         with user_errors('lesson7-x'): raise OSError(errno.EBADF, 'Bad file descriptor')
+
+def test_real_bugs_keep_their_traceback(capsys):
+    "Only a `UserError` becomes one line; a built-in exception from inside a library is a bug, and propagates with its traceback"
+    from lesson7_companion.data import user_errors, BadValue, UnknownName
+    for err,line in ((BadValue('bs=0 must be at least 1.'), 'bs=0 must be at least 1.'), (UnknownName('No user 7.'), 'No user 7.')):
+        with pytest.raises(SystemExit) as e:
+            with user_errors('prog'): raise err
+        assert e.value.code == 2 and capsys.readouterr().err == f'prog: error: {line}\n'   # no quotes around a KeyError's message
+    for bug in (ValueError('a bug'), KeyError('a bug'), RuntimeError('a bug'), FileNotFoundError('a bug')):
+        with pytest.raises(type(bug), match='a bug'):
+            with user_errors('prog'): raise bug
