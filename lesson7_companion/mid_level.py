@@ -1,4 +1,4 @@
-"""The pieces a `DataBlock` is made of, used by hand to build the same two-label Paddy data, plus a pair-of-leaves task a `DataBlock` cannot describe
+"""The pieces a `DataBlock` is made of, used by hand to build the same two-label Paddy data, plus a pair-of-leaves task written directly as a `Transform`
 
 Docs: https://lesson7.github.io/lesson7-companion/mid_level.html.md"""
 
