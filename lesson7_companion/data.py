@@ -321,11 +321,12 @@ def kaggle_competition(comp:str=PADDY_COMPETITION, # the competition's name on K
 def get_paddy(source:str='sample', # 'sample' (built here, offline) or 'kaggle' (the real competition data)
               path:str|Path=None,   # a Paddy folder you already have: checked, never written to
               dest:str|Path=None,   # where a sample is built or the download goes (default: fastai's data folder)
-              check_images:bool=True, # open every image to check it
+              check_images:bool=None, # open every image to check it (default: for your folder or a download, not for the sample built here)
               **kwargs,             # passed to `paddy_sample` (for source='sample')
              )->Path:               # the checked competition folder
     "The Paddy Disease Classification folder: built-in sample (`kwargs` go to `paddy_sample`), Kaggle download, or your own"
     from lesson7_companion.samples import paddy_sample   # here, not at the top: the samples module builds on this one
+    if check_images is None: check_images = path is not None or source != 'sample'
     if path is not None: return check_paddy(path, check_images)
     if source == 'sample': return check_paddy(paddy_sample(dest, **kwargs), check_images)
     if source == 'kaggle': return check_paddy(kaggle_competition(PADDY_COMPETITION, dest), check_images)

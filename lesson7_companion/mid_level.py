@@ -43,7 +43,7 @@ def paddy_datasets(path:str|Path=None, # a Paddy folder (default: the built-in s
                    splits:list=None, # your own (train, valid) indices instead of a random split
                   )->Datasets:
     "`(image, disease, variety)` `Datasets` built by hand: one pipeline for the image and one per label"
-    path = get_paddy(path=path, check_images=False) if path else get_paddy()
+    path = get_paddy(path=path) if path else get_paddy()   # your images are opened and checked first; the built-in sample's are not
     items = get_image_files(path/'train_images')
     splits = check_splits(splits, len(items)) if splits is not None else RandomSplitter(valid_pct, seed=seed)(items)
     tfms = [[PILImage.create], [parent_label, Categorize()], [ReadVariety(path), Categorize()]]
@@ -88,7 +88,7 @@ def bench_build(path:str|Path=None, # a Paddy folder (default: the built-in samp
                 repeats:int=3, # timings per way; the best is kept
                )->pd.DataFrame:
     "Seconds to build the two-label Paddy `DataLoaders` three ways (`Datasets` by hand, a `DataBlock`, `paddy_dls`), and to build and read one epoch"
-    path = get_paddy(path=path, check_images=False) if path else get_paddy()
+    path = get_paddy(path=path) if path else get_paddy()   # your images are opened and checked first; the built-in sample's are not
     h,w = portrait_size(size)
     block = lambda: DataBlock(blocks=(ImageBlock, CategoryBlock, CategoryBlock), n_inp=1, get_items=get_image_files,
                               get_y=[parent_label, VarietyOf(path)], splitter=RandomSplitter(0.2, seed=42),

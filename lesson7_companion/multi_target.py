@@ -70,7 +70,7 @@ def paddy_dls(path:str|Path=None, # a Paddy folder (default: the built-in sample
               num_workers:int=None, # loader processes (default: none on CPU, fastai's default on a GPU)
              )->DataLoaders:
     "`DataLoaders` for the Paddy images with one label per head, checking the folder and the settings first"
-    path = get_paddy(path=path, check_images=False) if path else get_paddy()
+    path = get_paddy(path=path) if path else get_paddy()   # your images are opened and checked first; the built-in sample's are not
     n = len(pd.read_csv(path/'train.csv'))
     if not 0 < valid_pct < 1 or int(n*valid_pct) < 1:
         raise BadValue(f"valid_pct={valid_pct} leaves the validation set of {n} images empty; use a value between {1/n:.3g} and 1.")

@@ -121,7 +121,7 @@ def tour(out:str|Path='runs/tour', # folder for the summary, each run's results 
     for nm,v in (('epochs', epochs), ('collab-epochs', collab_epochs)):
         if not isinstance(v, int) or v < 1: raise BadValue(f"--{nm} must be a whole number of at least 1, not {v}.")
     micro = check_accum(32, accum)
-    if paddy: check_paddy(paddy, check_images=False)   # your folders are checked before anything is written
+    if paddy: check_paddy(paddy)   # your folders, images too, are checked before anything is written
     if movielens: check_movielens(movielens)
     out = _run_dir(out)
     rows,results,t0 = [],{},time.time()

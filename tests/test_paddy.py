@@ -79,3 +79,12 @@ def test_label_only_in_validation_split(small, tmp_path):
     learn = paddy_learner(dls)
     learn.fit(1, 1e-3)                                      # fastai's "not included in the training dataset" would stop this
     assert len(learn.recorder.values) == 1
+
+@pytest.mark.parametrize('content', [b'', b'\xff\xd8\xff\xe0 truncated', b'random bytes, not a JPEG at all'])
+def test_broken_image_named_before_training(small, tmp_path, capsys, content):
+    "A zero-byte, truncated or random-bytes JPEG in your folder is named in one line before any training, and no run folder is left"
+    from lesson7_companion.grad_accum import lesson7_paddy
+    p = shutil.copytree(small, tmp_path/'paddy')
+    f = sorted((p/'train_images').rglob('*.jpg'))[3]; f.write_bytes(content)
+    cli_error(capsys, lesson7_paddy, 'not readable images', f.name, path=str(p), epochs=1, size=32, bs=16, out=str(tmp_path/'run'))
+    assert not (tmp_path/'run').exists()
