@@ -129,12 +129,13 @@ def train(path:str|Path=None, # a Paddy folder (default: the built-in sample)
           seed:int=42, # seed of the split and the initialisation
           out:str|Path=None, # folder for metrics.json and the other outputs of `write_run`
           cbs:list=None, # extra callbacks for training
+          aug:bool=False, # fastai's standard augmentation (for longer runs, such as fine-tuning on the real data)
          )->tuple:
     "The course's `train`: micro-batches of `bs // accum` under `GradientAccumulation(bs)`, fp16 only on CUDA; reports memory too"
     micro = check_accum(bs, accum)
     if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
     learn,res = train_paddy(path, arch, size, epochs, micro, lr, single, seed, pretrained=finetune, finetune=finetune,
-                            cbs=[GradientAccumulation(bs)]*(accum > 1) + L(cbs))
+                            cbs=[GradientAccumulation(bs)]*(accum > 1) + L(cbs), aug=aug)
     res['settings'].update(bs=bs, accum=accum, micro_bs=micro)
     res.update(accum=accum, micro_bs=micro, **memory_report(learn))
     if out is not None: write_run(learn, res, out)
@@ -151,6 +152,7 @@ def lesson7_paddy(path:str=None, # a Paddy competition folder (default: the buil
                   lr:float=1e-2, # peak learning rate
                   single:bool=False, # train on disease only
                   pretrained:bool=False, # fine-tune pretrained weights (downloads them)
+                  aug:bool=False, # fastai's standard augmentation (worth it for long runs on the real data)
                   out:str='runs/paddy', # where to write metrics.json, loss.png, submission.csv, model.pkl
                  ):
     "Train the multi-target Paddy model and write its metrics, loss curve, submission and exported learner to `out`"
@@ -160,5 +162,5 @@ def lesson7_paddy(path:str=None, # a Paddy competition folder (default: the buil
                                                        "BatchNorm needs at least 2 per batch. Raise --bs or lower --accum.")
         check_arch(arch)
         check_new_folder(out, 'a run folder')
-        _,res = train(path, arch, size, accum, pretrained, epochs, bs, lr, single, out=out)
+        _,res = train(path, arch, size, accum, pretrained, epochs, bs, lr, single, out=out, aug=aug)
         print(json.dumps({k:v for k,v in res.items() if k not in ('history','settings')}))

@@ -88,3 +88,10 @@ def test_broken_image_named_before_training(small, tmp_path, capsys, content):
     f = sorted((p/'train_images').rglob('*.jpg'))[3]; f.write_bytes(content)
     cli_error(capsys, lesson7_paddy, 'not readable images', f.name, path=str(p), epochs=1, size=32, bs=16, out=str(tmp_path/'run'))
     assert not (tmp_path/'run').exists()
+
+def test_aug_flag_reaches_the_data(small, tmp_path):
+    "`--aug` reaches the training: the run records it in its settings"
+    from lesson7_companion.grad_accum import lesson7_paddy
+    lesson7_paddy(path=str(small), epochs=1, size=32, bs=16, aug=True, out=str(tmp_path/'aug'))
+    m = json.loads((tmp_path/'aug'/'metrics.json').read_text())
+    assert m['settings']['aug'] is True
