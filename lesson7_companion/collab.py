@@ -6,15 +6,26 @@ Docs: https://lesson7.github.io/lesson7-companion/collab.html.md"""
 
 # %% ../nbs/05_collab.ipynb #c7db3040
 from __future__ import annotations
-from .data import *  # first: it quiets a torch deprecation warning that fastai's imports trigger
+from .data import *
 import json, time
 from fastai.collab import *
 from fastai.tabular.all import *
 
 # %% auto #0
-__all__ = ['collab_dls', 'n_ids', 'DotProduct', 'fit_collab', 'losses', 'DotProductBias', 'create_params', 'ParamDotProductBias']
+__all__ = ['ReadTabBatchCopy', 'collab_dls', 'n_ids', 'DotProduct', 'fit_collab', 'losses', 'DotProductBias', 'create_params',
+           'ParamDotProductBias']
 
 # %% ../nbs/05_collab.ipynb #c086240b
+class ReadTabBatchCopy(ReadTabBatch):
+    "fastai's `ReadTabBatch`, reading each batch from a copy of its columns: pandas 3 hands out read-only views, which PyTorch warns about"
+    def __init__(self): pass   # no `to` yet: `setups` takes it from the `DataLoader`
+    def setups(self, dl): self.to = dl.dataset.new_empty()   # what `decodes` needs
+    def encodes(self, to):
+        t = lambda df: torch.from_numpy(df.to_numpy(copy=True))
+        res = (t(to.cats).long(),) + ((t(to.conts).float(),) if to.with_cont else ())
+        if all(n in to.items.columns for n in to.y_names): res += (t(to.targ),)
+        return res if to.device is None else to_device(res, to.device)
+
 def collab_dls(path:str|Path=None, # a MovieLens folder (default: the built-in sample)
                bs:int=1024, # ratings per batch
                valid_pct:float=0.2, # share of ratings held out for validation
@@ -25,7 +36,7 @@ def collab_dls(path:str|Path=None, # a MovieLens folder (default: the built-in s
     df = load_ratings(path)
     n_train = len(df) - int(len(df)*valid_pct)
     if not 0 < bs <= n_train: raise BadValue(f"bs={bs} must be between 1 and the {n_train} training ratings.")
-    dls = CollabDataLoaders.from_df(df, item_name='title', bs=bs, valid_pct=valid_pct, seed=seed)
+    dls = CollabDataLoaders.from_df(df, item_name='title', bs=bs, valid_pct=valid_pct, seed=seed, after_batch=ReadTabBatchCopy())
     dls.path = path
     return dls
 

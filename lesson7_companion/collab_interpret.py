@@ -15,7 +15,7 @@ import json, time
 
 # %% auto #0
 __all__ = ['BOOK_RECIPE', 'planted', 'movie_weights', 'most_similar', 'train_collab', 'plot_movie_pca', 'predict_rating',
-           'simulate_feedback', 'lesson7_collab', 'bench_collab', 'lesson7_collab_bench']
+           'simulate_feedback', 'bench_collab']
 
 # %% ../nbs/05a_collab_interpret.ipynb #0d4f7388
 def planted(dls:DataLoaders, # collab `DataLoaders` of the built-in sample
@@ -64,7 +64,7 @@ def train_collab(path:str|Path=None, # a MovieLens folder (default: the built-in
                  progress:bool=True, # show fastai's progress bar and table
                 )->tuple: # (learner, metrics dict)
     "fastbook's `collab_learner` recipe on (user, title, rating), with its numbers reported and written into `out`"
-    if n_factors < 1: raise BadValue(f"--n-factors must be at least 1, not {n_factors}: each user and movie needs a vector of that length.")
+    if n_factors < 1: raise BadValue(f"n_factors must be at least 1, not {n_factors}: each user and movie needs a vector of that length.")
     if model not in ('dot','nn'): raise BadValue(f"Unknown model {model!r}: use 'dot' (dot product with biases) or 'nn' (EmbeddingNN).")
     set_seed(seed)
     dls = collab_dls(path, bs=bs, seed=seed)
@@ -156,27 +156,6 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
         u,m,y = np.concatenate([u, nu_]),np.concatenate([m, nm_]),np.concatenate([y, ny])
     return pd.DataFrame(rows)
 
-# %% ../nbs/05a_collab_interpret.ipynb #8056235b
-@call_parse
-def lesson7_collab(path:str=None,  # a MovieLens folder with u.data and u.item (default: as --source says)
-                   source:str='sample', # sample (built-in) or ml-100k (downloads with fastai's untar_data)
-                   model:str='dot', # dot (dot product with biases) or nn (EmbeddingNN)
-                   n_factors:int=50, # latent factors per user and per movie
-                   wd:float=0.1,    # weight decay (0 to see overfitting)
-                   epochs:int=5,    # epochs of fit_one_cycle
-                   lr:float=5e-3,   # peak learning rate
-                   bs:int=1024,      # ratings per batch
-                   seed:int=42,     # the random validation split and initialisation
-                   out:str='runs/collab', # where to write metrics.json, loss.png, pca.png, biases.json
-                  ):
-    "Train a collaborative filtering model on MovieLens and write its metrics and plots to `out`"
-    with user_errors('lesson7-collab'):
-        check_options(n_factors=n_factors, wd=wd, epochs=epochs, lr=lr, bs=bs)
-        check_new_folder(out, 'a run folder')
-        path = path or get_movielens(source)
-        _,res = train_collab(path, model, n_factors, wd, epochs, lr, bs, seed, out)
-        print(json.dumps({k:v for k,v in res.items() if k not in ('history','settings')}))
-
 # %% ../nbs/05a_collab_interpret.ipynb #e2f6ed9d
 BOOK_RECIPE = dict(bs=64, epochs=5, lr=5e-3, wd=0.1, n_factors=50)
 
@@ -192,11 +171,3 @@ def bench_collab(path:str|Path=None, # a MovieLens folder (default: the built-in
         rows.append(dict(recipe=name, bs=st['bs'], epochs=st['epochs'], lr=st['lr'], wd=st['wd'], seconds=res['seconds'], valid_mse=res['valid_mse'],
                          **({'vs_noise_floor': round(res['valid_mse']/res['noise_floor_mse'], 3)} if 'noise_floor_mse' in res else {})))
     return pd.DataFrame(rows)
-
-@call_parse
-def lesson7_collab_bench(path:str=None, # a MovieLens folder (default: as --source says)
-                         source:str='sample'): # sample or ml-100k
-    "Time fastbook's recipe against `lesson7-collab`'s default on this machine, and print one table"
-    with user_errors('lesson7-collab-bench'):
-        print(f"cpu threads: {torch.get_num_threads()}, cuda: {torch.cuda.is_available()}")
-        print(bench_collab(path or get_movielens(source)).to_string(index=False))

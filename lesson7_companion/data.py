@@ -6,13 +6,10 @@ Docs: https://lesson7.github.io/lesson7-companion/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #c6d15d3d
 from __future__ import annotations
-import json, os, inspect, io, sys, shutil, tempfile, zipfile, hashlib, errno, math
+import json, os, inspect, io, shutil, tempfile, zipfile, hashlib
 from contextlib import contextmanager
 from contextlib import redirect_stdout, redirect_stderr
 from pathlib import Path
-import warnings
-# fastai's layers still use `torch.jit.script`, which torch now deprecates: nothing a student can act on
-warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 import numpy as np, pandas as pd, torch
 # nbdev-test runs one notebook per core side by side; torch's and the BLAS's default of one thread per core in each would make them fight
 if os.environ.get('IN_TEST'):
@@ -32,7 +29,7 @@ __all__ = ['PADDY_LABEL_COUNTS', 'PADDY_VARIETY_COUNTS', 'PADDY_LABELS', 'PADDY_
            'check_paddy', 'read_ratings', 'read_items', 'check_movielens', 'load_ratings', 'scrub',
            'kaggle_competition', 'get_paddy', 'untar_movielens', 'get_movielens', 'paddy_fidelity',
            'movielens_fidelity', 'global_features', 'feature_baselines', 'paddy_summary', 'movielens_summary',
-           'user_errors', 'check_options', 'prepare_data', 'lesson7_data']
+           'prepare_data']
 
 # %% ../nbs/00_data.ipynb #da41cca0
 PADDY_LABEL_COUNTS = dict(bacterial_leaf_blight=479, bacterial_leaf_streak=380, bacterial_panicle_blight=337, blast=1738,
@@ -50,8 +47,8 @@ def data_dir()->Path:
     return fastai_path('data')
 
 # %% ../nbs/00_data.ipynb #2b0814a8
-class UserError(Exception):
-    "An error the user can fix from its message alone: the commands print it as one line, without a traceback"
+class UserError(CliError):
+    "An error the user can fix from its message alone: fastcore's `CliError`, which the commands print as one line, without a traceback"
     def __str__(self): return str(self.args[0]) if len(self.args) == 1 else super().__str__()   # no quotes, even for a `KeyError`
 
 class BadValue(UserError, ValueError): "A setting, name or file content that cannot be used"
@@ -101,6 +98,9 @@ def building(dest:str|Path, # the folder to create: new, or an empty folder
         yield tmp
         if dest.exists(): dest.rmdir()   # an empty folder (checked above); `rmdir` refuses anything else
         tmp.rename(dest)                 # one step: `dest` is complete or absent, never half-written
+    except OSError as e:
+        if e.filename is None: e.filename = str(dest)   # a write through a file object (a plot, a pickle) names no file: say where
+        raise
     finally: shutil.rmtree(tmp, ignore_errors=True)
 
 def _build_once(dest:Path, params:dict, build)->Path:
@@ -153,7 +153,7 @@ def check_paddy(path:str|Path, # a Paddy competition folder
                )->Path:           # `path`, checked
     "Check that `path` is laid out like Kaggle's Paddy competition and that `train.csv` agrees with the image files"
     path = Path(path).expanduser()
-    hint = f"Get the real data with `lesson7-data paddy --source kaggle`, or build the sample with `lesson7-data paddy`."
+    hint = "Download the real data with `get_paddy('kaggle')`, or build the sample with `get_paddy()`."
     if not path.is_dir(): raise MissingPath(f"{path} is not a folder. {hint}")
     if not (path/'train.csv').is_file(): raise MissingPath(f"{path} has no train.csv, so it is not a Paddy competition folder. {hint}")
     df = read_csv_checked(path/'train.csv', PADDY_COLS, dtype={'image_id':str, 'label':str, 'variety':str})
@@ -306,7 +306,7 @@ def kaggle_competition(comp:str=PADDY_COMPETITION, # the competition's name on K
             if st == 401: raise NoAccess("Kaggle rejected your credentials (401): create a new API token at https://www.kaggle.com/settings/api.") from None
             if isinstance(e, (ConnectionError, TimeoutError)) or 'Connection' in type(e).__name__ or 'Timeout' in type(e).__name__:
                 raise NoConnection(f"Could not reach Kaggle to download {comp} (no network?). Connect and run again, or download the zip "
-                                      "elsewhere, unzip it, and pass its folder with --path.") from None
+                                      "elsewhere, unzip it, and use that folder as the path.") from None
             raise DownloadFailed(f"Kaggle download of {comp} failed: {scrub(f'{type(e).__name__}: {e}')}") from None
         zips = list(dl.glob('*.zip'))
         if not zips: raise NoConnection(f"Kaggle sent no zip file for {comp}; nothing was kept. Run again.")
@@ -349,7 +349,7 @@ def untar_movielens(dest:str|Path=None, # the ml-100k folder to create (default:
                 raise NoConnection(f"The ml-100k archive {arch} is corrupt or incomplete (its size or checksum is not the one fastai "
                                       f"records), and downloading a fresh copy failed ({type(e).__name__}: {e}); delete it and run again.") from None
             raise NoConnection(f"Could not download ml-100k from grouplens.org (no network?): {e}. Download ml-100k.zip elsewhere, "
-                                  "unzip it and pass its folder with --path.") from None
+                                  "unzip it and use that folder as the path.") from None
         for f in Path(got).iterdir(): f.rename(tmp/f.name)
         shutil.rmtree(tmp/'.download')
     return dest
@@ -462,31 +462,6 @@ def movielens_summary(path:str|Path, # a checked MovieLens folder
         f"ratings per user: min {per_user.min()}, median {int(per_user.median())}, max {per_user.max()}; mean rating {r.rating.mean():.2f}",
         'rating histogram: ' + ', '.join(f"{k}: {v:,} ({v/len(r):.0%})" for k,v in hist.items())])
 
-# %% ../nbs/00_data.ipynb #e78a878c
-_DISK_FULL = {errno.ENOSPC, errno.EROFS, errno.EDQUOT}
-
-@contextmanager
-def user_errors(prog:str): # the command's name, put before each message
-    "Turn the errors a user can fix into one line on stderr and exit status 2, with credentials scrubbed; Ctrl-C into one line and status 130"
-    def _fail(msg, code=2): print(f"{prog}: {scrub(str(msg))}", file=sys.stderr); sys.exit(code)
-    try: yield
-    except KeyboardInterrupt: _fail("interrupted.", 130)   # run folders, samples and downloads appear only when complete
-    except torch.OutOfMemoryError: _fail("error: out of GPU memory. Try a smaller --bs (lesson7-paddy: or a larger --accum, which splits each batch into micro-batches).")
-    except UserError as e: _fail(f"error: {e}")   # any other exception is a bug: it keeps its traceback
-    except OSError as e:
-        if e.errno not in _DISK_FULL: raise   # anything else is a bug: keep its traceback
-        _fail(f"error: cannot write {e.filename or 'the output'}: {e.strerror}. Free some space or choose another folder.")
-
-def check_options(**opts, # option name and value: `epochs=8, lr=3e-3`, ...
-                 ):
-    "Raise a `ValueError` naming the first of `opts` out of range, as its command-line flag: counts at least 1, `lr` positive, `wd` not negative"
-    for k,v in opts.items():
-        flag = '--' + k.replace('_', '-')
-        if k in ('lr', 'wd'):
-            ok = math.isfinite(v) and (v > 0 if k == 'lr' else v >= 0)
-            if not ok: raise BadValue(f"{flag} must be a {'positive' if k == 'lr' else 'non-negative'} finite number, not {v}.")
-        elif not isinstance(v, int) or v < 1: raise BadValue(f"{flag} must be a whole number of at least 1, not {v}.")
-
 # %% ../nbs/00_data.ipynb #934cc3f0
 def prepare_data(dataset:str, # 'paddy' or 'movielens'
                  source:str='sample', # 'sample' (built-in); 'kaggle' for paddy, 'ml-100k' for movielens
@@ -502,13 +477,3 @@ def prepare_data(dataset:str, # 'paddy' or 'movielens'
     t = fid(p)
     return '\n'.join([summ(p), '', 'Beside the real data:', t.to_string(index=False),
                       f"{(~t.ok).sum()} of {len(t)} statistics outside their tolerance" if not t.ok.all() else f"all {len(t)} statistics within their tolerance"])
-
-@call_parse
-def lesson7_data(dataset:str, # paddy or movielens
-                 source:str='sample', # sample (built-in); kaggle for paddy, ml-100k for movielens
-                 dest:str=None,  # where to build or download it (default: fastai's data folder)
-                 path:str=None,  # check a folder you already have instead (never written to)
-                 compare:bool=False, # also print its statistics beside the real dataset's published ones
-                ):
-    "Build a built-in dataset, download the real one, or check a folder you have; then print its summary"
-    with user_errors('lesson7-data'): print(prepare_data(dataset, source, dest, path, compare))

@@ -6,7 +6,7 @@ Docs: https://lesson7.github.io/lesson7-companion/docs.html.md"""
 
 # %% ../nbs/90_docs.ipynb #afef5428
 from __future__ import annotations
-import yaml, re, shutil, tempfile, sys
+import yaml, re, shutil, tempfile
 from pathlib import Path
 from fastcore.all import *
 from fastcore.nbio import read_nb
@@ -14,11 +14,11 @@ from nbdev.config import get_config
 from nbdev.serve import proc_nbs
 from nbdev.process import Processor, NBProcessor
 from nbdev.processors import mk_cell
-from .data import user_errors, PathInTheWay
+from .data import PathInTheWay
 
 # %% auto #0
-__all__ = ['BADGE', 'QUARTO_ONLY', 'abs_links', 'nb2md', 'readme', 'lesson7_readme', 'is_lesson', 'colab_url', 'colab_badge',
-           'stage_site', 'build_docs', 'lesson7_docs']
+__all__ = ['BADGE', 'QUARTO_ONLY', 'abs_links', 'nb2md', 'readme', 'is_lesson', 'colab_url', 'colab_badge', 'stage_site',
+           'build_docs']
 
 # %% ../nbs/90_docs.ipynb #561e0d8d
 def _outputs_md(outputs):
@@ -59,11 +59,6 @@ def readme(write:bool=True, # write README.md, or only return its text
     md = abs_links(nb2md(Path(cache)/cfg.readme_nb), cfg.doc_host + cfg.doc_baseurl)
     if write: (cfg.config_path/'README.md').write_text(md)
     return md
-
-@call_parse
-def lesson7_readme():
-    "Write README.md from nbs/index.ipynb (what `nbdev-readme` does, without Quarto)"
-    readme()
 
 # %% ../nbs/90_docs.ipynb #6ca6a485
 BADGE = 'colab-badge.svg'
@@ -123,7 +118,7 @@ def build_docs(dest:str|Path=None, # where to write the site (default: `_docs` b
     dest = Path(dest or cfg.config_path/'_docs').absolute()
     if dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not (dest/'site_libs').is_dir())):
         raise PathInTheWay(f"{dest} exists and is not a docs site built before, so building there would replace it. "
-                              "Pass another --dest, or move it away.")
+                              "Build it somewhere else, or move that folder away.")
     proc = proc_nbs(cfg.nbs_path)
     with tempfile.TemporaryDirectory() as tmp:
         stage_site(proc, Path(tmp)/'site')
@@ -131,13 +126,3 @@ def build_docs(dest:str|Path=None, # where to write the site (default: `_docs` b
         if dest.exists(): shutil.rmtree(dest)
         shutil.move(str(site.out), dest)
     return dest, [w for w in site.warnings if not any(q in w for q in QUARTO_ONLY)]
-
-@call_parse
-def lesson7_docs(dest:str=None, # where to write the site (default: _docs beside pyproject.toml)
-                ):
-    "Build the docs site into _docs/ without Quarto (nbdev-proc-nbs, then smalldocs); exit 1 on a broken link or other warning"
-    with user_errors('lesson7-docs'):
-        out,warns = build_docs(dest)
-        print(f"wrote {len(list(out.glob('*.html')))} pages to {out}; open {out/'index.html'}, or serve it: python -m http.server -d {out}")
-        for w in warns: print(f"lesson7-docs: warning: {w}", file=sys.stderr)
-        if warns: sys.exit(1)

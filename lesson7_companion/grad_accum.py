@@ -6,14 +6,14 @@ Docs: https://lesson7.github.io/lesson7-companion/grad_accum.html.md"""
 
 # %% ../nbs/03_grad_accum.ipynb #45771917
 from __future__ import annotations
-from .data import *  # first: it quiets a torch deprecation warning that fastai's imports trigger
+from .data import *
 from .multi_target import *
-import json, warnings, gc
+import warnings, gc
 from fastai.vision.all import *
 
 # %% auto #0
 __all__ = ['COURSE_GPU_MB', 'check_accum', 'accumulate', 'param_bytes', 'saved_bytes', 'memory_report', 'report_gpu',
-           'bench_accum', 'lesson7_accum_bench', 'train', 'lesson7_paddy']
+           'bench_accum', 'train']
 
 # %% ../nbs/03_grad_accum.ipynb #48129926
 def check_accum(bs:int, # the effective batch size: items per optimizer step
@@ -22,9 +22,9 @@ def check_accum(bs:int, # the effective batch size: items per optimizer step
     "The micro-batch size for `accum` micro-batches per step of `bs` items, or a `ValueError` naming the values that would work"
     if not isinstance(bs, int) or bs < 1: raise BadValue(f"bs={bs} must be a whole number of at least 1.")
     ok = [a for a in range(1, bs+1) if bs % a == 0]
-    if not isinstance(accum, int) or accum < 1: raise BadValue(f"--accum must be a whole number of at least 1 (1 means no accumulation), not {accum}.")
-    if accum > bs: raise BadValue(f"--accum {accum} is larger than --bs {bs}: a micro-batch needs at least one image. Use one of {ok}.")
-    if bs % accum: raise BadValue(f"--bs {bs} is not divisible by --accum {accum}, so the micro-batches cannot all be the same size. "
+    if not isinstance(accum, int) or accum < 1: raise BadValue(f"accum must be a whole number of at least 1 (1 means no accumulation), not {accum}.")
+    if accum > bs: raise BadValue(f"accum={accum} is larger than bs={bs}: a micro-batch needs at least one image. Use one of {ok}.")
+    if bs % accum: raise BadValue(f"bs={bs} is not divisible by accum={accum}, so the micro-batches cannot all be the same size. "
                                     f"Use one of {ok}.")
     return bs // accum
 
@@ -104,18 +104,6 @@ def bench_accum(arch:str='resnet18', # a timm model name
     df['with_params_vs_accum1'] = (df.saved_MB+df.param_MB)/(df.saved_MB+df.param_MB).iloc[0]
     return df.round(3)
 
-@call_parse
-def lesson7_accum_bench(arch:str='resnet18', # a timm model name
-                        size:int=64, # image height; width is 3/4 of it
-                        bs:int=64, # the effective batch size, kept fixed
-                        path:str=None, # a Paddy folder (default: the built-in sample)
-                       ):
-    "Print the memory that gradient accumulation saves, per micro-batch, at accum 1, 2 and 4"
-    with user_errors('lesson7-accum-bench'):
-        check_options(size=size, bs=bs); check_arch(arch)
-        print(f"{arch} at {size}px, effective batch {bs}, device {'cuda' if torch.cuda.is_available() else 'cpu'}")
-        print(bench_accum(arch, size, bs, path=path).to_string(index=False))
-
 # %% ../nbs/03_grad_accum.ipynb #8082640c
 def train(path:str|Path=None, # a Paddy folder (default: the built-in sample)
           arch:str='resnet10t_quarter', # a timm model name
@@ -140,27 +128,3 @@ def train(path:str|Path=None, # a Paddy folder (default: the built-in sample)
     res.update(accum=accum, micro_bs=micro, **memory_report(learn))
     if out is not None: write_run(learn, res, out)
     return learn, res
-
-# %% ../nbs/03_grad_accum.ipynb #d0dff8cd
-@call_parse
-def lesson7_paddy(path:str=None, # a Paddy competition folder (default: the built-in sample)
-                  arch:str='resnet10t_quarter', # a timm model name
-                  size:int=64,  # image height; width is 3/4 of it
-                  epochs:int=12, # epochs of training
-                  bs:int=32,    # images per optimizer step (the effective batch size)
-                  accum:int=1,  # split each batch into this many micro-batches of bs/accum (gradient accumulation)
-                  lr:float=1e-2, # peak learning rate
-                  single:bool=False, # train on disease only
-                  pretrained:bool=False, # fine-tune pretrained weights (downloads them)
-                  aug:bool=False, # fastai's standard augmentation (lower errors, about a third slower on a CPU)
-                  out:str='runs/paddy', # where to write metrics.json, loss.png, submission.csv, model.pkl
-                 ):
-    "Train the multi-target Paddy model and write its metrics, loss curve, submission and exported learner to `out`"
-    with user_errors('lesson7-paddy'):
-        check_options(epochs=epochs, size=size, bs=bs, lr=lr)
-        if check_accum(bs, accum) < 2: raise BadValue(f"--bs {bs} with --accum {accum} gives micro-batches of one image; "
-                                                       "BatchNorm needs at least 2 per batch. Raise --bs or lower --accum.")
-        check_arch(arch)
-        check_new_folder(out, 'a run folder')
-        _,res = train(path, arch, size, accum, pretrained, epochs, bs, lr, single, out=out, aug=aug)
-        print(json.dumps({k:v for k,v in res.items() if k not in ('history','settings')}))

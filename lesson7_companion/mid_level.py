@@ -6,7 +6,7 @@ Docs: https://lesson7.github.io/lesson7-companion/mid_level.html.md"""
 
 # %% ../nbs/04_mid_level.ipynb #a16b9774
 from __future__ import annotations
-from .data import *  # first: it quiets a torch deprecation warning that fastai's imports trigger
+from .data import *
 from .multi_target import *
 import time
 from fastai.vision.all import *

@@ -6,9 +6,9 @@ Docs: https://lesson7.github.io/lesson7-companion/multi_target.html.md"""
 
 # %% ../nbs/02_multi_target.ipynb #ac4a6bfb
 from __future__ import annotations
-import json, time, difflib, sys
+import json, time, difflib
 from pathlib import Path
-from .data import *  # first: it quiets a torch deprecation warning that fastai's imports trigger
+from .data import *
 from .samples import lesion_mask
 from fastai.callback.hook import hook_output
 import timm
@@ -18,7 +18,7 @@ from fastai.vision.all import *
 # %% auto #0
 __all__ = ['HEAD_GETTERS', 'HEAD_COLS', 'VarietyOf', 'portrait_size', 'paddy_block', 'paddy_dls', 'head_vocabs', 'MultiHeadLoss',
            'HeadMetric', 'multi_head', 'resnet10t_quarter', 'check_arch', 'paddy_learner', 'lesion_focus', 'head_probs',
-           'decode_heads', 'paddy_submission', 'train_paddy', 'write_run', 'bench_paddy', 'lesson7_paddy_bench']
+           'decode_heads', 'paddy_submission', 'train_paddy', 'write_run', 'bench_paddy']
 
 # %% ../nbs/02_multi_target.ipynb #d01201e9
 class VarietyOf:
@@ -270,23 +270,3 @@ def bench_paddy(runs:list=None, # settings for `train_paddy`, one dict per row
                          bs=st['bs'], epochs=st['epochs'], seconds=res['seconds'], images_per_sec=res['images_per_sec'],
                          disease_err=res['disease_err'], variety_err=res.get('variety_err', float('nan'))))
     return pd.DataFrame(rows)
-
-@call_parse
-def lesson7_paddy_bench(archs:str='resnet10t_quarter', # comma-separated timm names, each trained disease+variety
-                        single:bool=True, # also train the first arch on disease only
-                        epochs:int=12, # epochs per run
-                        size:int=64, # image height; width is 3/4 of it
-                        bs:int=32, # images per batch
-                        path:str=None, # a Paddy folder (default: the built-in sample)
-                       ):
-    "Benchmark the Paddy models on this machine and print one table"
-    with user_errors('lesson7-paddy-bench'):
-        check_options(epochs=epochs, size=size, bs=bs)
-        archs = [check_arch(a.strip()) for a in archs.split(',')]   # every name, before the first model trains
-        runs = [dict(arch=a) for a in archs] + ([dict(arch=archs[0], single=True)] if single else [])
-        df = bench_paddy(runs, path=path, epochs=epochs, size=size, bs=bs)
-        print(f"device: {'cuda' if torch.cuda.is_available() else f'cpu, {torch.get_num_threads()} threads'}")
-        print(df.to_string(index=False))
-        fb,cnn = feature_baselines(path or get_paddy()),df.iloc[0]
-        print(f"\nLogistic regression on global features of each photo, same split (validation error, and as a multiple of {cnn.arch}'s):")
-        print(fb.assign(**{f'{k} x CNN': (fb[k]/cnn[f'{k}_err']).round(1) for k in ('disease','variety')}).to_string(index=False))

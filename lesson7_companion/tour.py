@@ -6,18 +6,19 @@ Docs: https://lesson7.github.io/lesson7-companion/tour.html.md"""
 
 # %% ../nbs/80_tour.ipynb #7060e838
 from __future__ import annotations
-from .data import *  # first: it quiets a torch deprecation warning that fastai's imports trigger
+from .data import *
 from .cross_entropy import cross_entropy
 from .multi_target import *
 from .grad_accum import train, memory_report, check_accum
 from .mid_level import paddy_datasets, mid_level_dls, data_diffs
 from .collab_interpret import train_collab
-import json, time, sys, warnings, shutil
+import json, time, shutil
+from typing import NamedTuple
 from contextlib import contextmanager
 from fastai.vision.all import *
 
 # %% auto #0
-__all__ = ['TOUR_STEPS', 'no_bars', 'EpochLine', 'tour', 'lesson7_tour']
+__all__ = ['TOUR_STEPS', 'no_bars', 'EpochLine', 'Done', 'tour']
 
 # %% ../nbs/80_tour.ipynb #b9cda741
 @contextmanager
@@ -40,72 +41,89 @@ class EpochLine(Callback):
         print(self.indent + f"epoch {row[0]+1}/{self.n_epoch}  " + '  '.join(f"{n} {f(v)}" for n,v in zip(names[1:], row[1:])), flush=True)
 
 # %% ../nbs/80_tour.ipynb #8e07ad9a
-def _data_step(out, paddy, movielens, **kw):
+class Done(NamedTuple):
+    "What a tour step hands back: its key number as text for the table, its values for `tour.json`, and its learner if a later step uses it"
+    metric:str; res:dict; learn:Learner=None
+
+def _data_step(paddy:Path|None, movielens:Path|None)->Done:
     p = get_paddy(path=paddy, check_images=False) if paddy else get_paddy()
     m = get_movielens(path=movielens) if movielens else get_movielens()
     n,r = len(pd.read_csv(p/'train.csv')),len(load_ratings(m))
-    return f"{n:,} Paddy images, {r:,} ratings", dict(paddy=str(p), images=n, movielens=str(m), ratings=r)
+    return Done(f"{n:,} Paddy images, {r:,} ratings", dict(paddy=str(p), images=n, movielens=str(m), ratings=r))
 
-def _multi_step(out, epochs, paddy, **kw):
-    learn,res = train_paddy(paddy, epochs=epochs, out=out/'multi_target', cbs=EpochLine())
-    res.update(memory_report(learn))
+def _multi_step(out:Path, epochs:int, paddy:Path|None)->Done:
+    learn,res = train_paddy(paddy, epochs=epochs, out=out, cbs=EpochLine())
+    return Done(f"disease_err {res['disease_err']:.3f}, variety_err {res['variety_err']:.3f}", res | memory_report(learn), learn)
+
+def _ce_step(learn:Learner)->Done:
+    "The disease head's validation loss of the multi-target `learn`, by the lesson's `cross_entropy` and by PyTorch's"
     acts,targs = learn.get_preds(act=noop)            # raw activations of both heads, and both targets
     d = learn.loss_func.split(acts)[0]
-    res['ce_ours'],res['ce_torch'] = float(cross_entropy(d, targs[0])),float(F.cross_entropy(d, targs[0]))
-    return f"disease_err {res['disease_err']:.3f}, variety_err {res['variety_err']:.3f}", res
+    ours,torch_ = float(cross_entropy(d, targs[0])),float(F.cross_entropy(d, targs[0]))
+    return Done(f"{ours:.4f}, PyTorch's {torch_:.4f}", dict(ours=ours, torch=torch_))
 
-def _ce_step(out, results, **kw):
-    r = results['multi_target']   # computed with the model of the multi-target step
-    return f"{r['ce_ours']:.4f}, PyTorch's {r['ce_torch']:.4f}", dict(ours=r['ce_ours'], torch=r['ce_torch'])
+def _accum_step(out:Path, epochs:int, accum:int, paddy:Path|None, base:Learner)->Done:
+    "`train` with `accum` micro-batches per step, its activations measured against `base`, the same model without accumulation"
+    _,res = train(paddy, accum=accum, epochs=epochs, out=out, cbs=EpochLine())
+    res['activations_vs_no_accum'] = res['saved_activation_bytes_per_micro_batch']/memory_report(base)['saved_activation_bytes_per_micro_batch']
+    return Done(f"disease_err {res['disease_err']:.3f}, variety_err {res['variety_err']:.3f}; activations {res['activations_vs_no_accum']:.2f}x", res)
 
-def _accum_step(out, epochs, accum, results, paddy, **kw):
-    _,res = train(paddy, accum=accum, epochs=epochs, out=out/'grad_accum', cbs=EpochLine())
-    res['activations_vs_no_accum'] = res['saved_activation_bytes_per_micro_batch']/results['multi_target']['saved_activation_bytes_per_micro_batch']
-    return (f"disease_err {res['disease_err']:.3f}, variety_err {res['variety_err']:.3f}; "
-            f"activations {res['activations_vs_no_accum']:.2f}x"), res
-
-def _mid_step(out, paddy, **kw):
+def _mid_step(out:Path, paddy:Path|None)->Done:
     by_hand,block = mid_level_dls(paddy_datasets(paddy)),paddy_dls(paddy)
     diffs = data_diffs(by_hand, block)
     by_hand.show_batch(max_n=6, nrows=2, figsize=(7,6)); plt.savefig(out/'mid_level_batch.png', dpi=80, bbox_inches='tight'); plt.close()
-    n = f"{len(by_hand.train_ds)}/{len(by_hand.valid_ds)}"
-    return ("same split, vocabs and items as the DataBlock" if not diffs else 'differs: ' + '; '.join(diffs)), dict(split=n, diffs=diffs)
+    return Done("same split, vocabs and items as the DataBlock" if not diffs else 'differs: ' + '; '.join(diffs),
+                dict(split=f"{len(by_hand.train_ds)}/{len(by_hand.valid_ds)}", diffs=diffs))
 
-def _collab_step(out, collab_epochs, wd, movielens, **kw):
-    _,res = train_collab(movielens, wd=wd, lr=1e-2, epochs=collab_epochs, progress=False, out=out/f'collab_wd{wd}')
+def _collab_step(out:Path, epochs:int, wd:float, movielens:Path|None)->Done:
+    _,res = train_collab(movielens, wd=wd, lr=1e-2, epochs=epochs, progress=False, out=out)
     floor = f" ({res['valid_mse']/res['noise_floor_mse']:.2f}x the noise floor)" if 'noise_floor_mse' in res else ''   # the sample knows it
-    return f"valid MSE {res['valid_mse']:.3f}{floor}", res
+    return Done(f"valid MSE {res['valid_mse']:.3f}{floor}", res)
 
-TOUR_STEPS = [  # (key, lesson, what is run, step)
-    ('data', '00 data', 'the built-in Paddy and MovieLens samples', _data_step),
-    ('multi_target', '02 multi-target', 'resnet10t_quarter, disease + variety, bs 32', _multi_step),
-    ('cross_entropy', '01 cross-entropy', "the disease head's valid loss, from softmax", _ce_step),
-    ('grad_accum', '03 gradient accumulation', 'the same, bs 32 as {accum} micro-batches of {micro}', _accum_step),
-    ('mid_level', '04 mid-level API', 'Datasets by hand vs the DataBlock', _mid_step),
-    ('collab_wd0', '05 collab', 'collab_learner, no weight decay (lr 1e-2)', partial(_collab_step, wd=0)),
-    ('collab_wd0.1', '05 collab', 'collab_learner, wd=0.1 (lr 1e-2)', partial(_collab_step, wd=0.1)),
-]
+TOUR_STEPS = {  # key (its folder in the results, its entry in tour.json) -> (lesson, what is run)
+    'data': ('00 data', 'the built-in Paddy and MovieLens samples'),
+    'multi_target': ('02 multi-target', 'resnet10t_quarter, disease + variety, bs 32'),
+    'cross_entropy': ('01 cross-entropy', "the disease head's valid loss, from softmax"),
+    'grad_accum': ('03 gradient accumulation', 'the same, bs 32 as {accum} micro-batches of {micro}'),
+    'mid_level': ('04 mid-level API', 'Datasets by hand vs the DataBlock'),
+    'collab_wd0': ('05 collab', 'collab_learner, no weight decay (lr 1e-2)'),
+    'collab_wd0.1': ('05 collab', 'collab_learner, wd=0.1 (lr 1e-2)'),
+}
 
 # %% ../nbs/80_tour.ipynb #63c6778d
 def _run_dir(out):
     out = Path(out)
-    if out.exists() and not out.is_dir(): raise NotAFolder(f"--out {out} is a file; give a folder for the tour's results.")
+    if out.exists() and not out.is_dir(): raise NotAFolder(f"{out} is a file; give a folder for the tour's results.")
     if out.is_dir() and any(out.iterdir()) and not (out/'tour.json').exists():
-        raise PathInTheWay(f"--out {out} already holds files that are not from a tour; give a new or empty folder, so nothing in it is overwritten.")
+        raise PathInTheWay(f"{out} already holds files that are not from a tour; give a new or empty folder, so nothing in it is overwritten.")
     out.mkdir(parents=True, exist_ok=True)
-    for k,*_ in TOUR_STEPS: shutil.rmtree(out/k, ignore_errors=True)   # an earlier tour's runs: its own, and each run folder is written anew
+    for k in TOUR_STEPS: shutil.rmtree(out/k, ignore_errors=True)   # an earlier tour's runs: its own, and each run folder is written anew
     (out/'tour.json').write_text(json.dumps(dict(status='running')))
     return out
+
+class _Steps:
+    "Runs tour steps in order: prints each one's start and key number, times it, and keeps its row and results"
+    def __init__(self, **fmt): self.fmt,self.rows,self.results = fmt,[],{}
+    def __call__(self, key, step, *args)->Done:
+        lesson,what = TOUR_STEPS[key]; what = what.format(**self.fmt)
+        print(f"[{len(self.rows)+1}/{len(TOUR_STEPS)}] {lesson}: {what}", flush=True)
+        t = time.time()
+        done = step(*args)
+        secs = round(time.time()-t, 1)
+        self.results[key] = done.res
+        self.rows.append(dict(lesson=lesson, run=what, key_metric=done.metric, seconds=secs))
+        print(f"    {done.metric} ({secs} s)", flush=True)
+        return done
 
 def _table_md(df): return '\n'.join(['| ' + ' | '.join(df.columns) + ' |', '|' + '---|'*len(df.columns)] +
                                     ['| ' + ' | '.join(map(str, r)) + ' |' for r in df.itertuples(index=False)]) + '\n'
 
-def _plot_collab(out, results):
-    for k,c in (('collab_wd0', 'tab:red'), ('collab_wd0.1', 'tab:blue')):
-        h,wd = pd.DataFrame(results[k]['history']),results[k]['settings']['wd']
+def _plot_collab(out, *runs):
+    for res,c in zip(runs, ('tab:red', 'tab:blue')):
+        h,wd = pd.DataFrame(res['history']),res['settings']['wd']
         plt.plot(h.epoch+1, h.valid, marker='o', color=c, label=f"valid, wd={wd}")
         plt.plot(h.epoch+1, h.train, ls='--', color=c, label=f"train, wd={wd}")
-    if 'noise_floor_mse' in results['collab_wd0']: plt.axhline(results['collab_wd0']['noise_floor_mse'], color='gray', lw=0.8, label='noise floor')
+    if 'noise_floor_mse' in runs[0]: plt.axhline(runs[0]['noise_floor_mse'], color='gray', lw=0.8, label='noise floor')
     plt.gca().xaxis.get_major_locator().set_params(integer=True)
     plt.xlabel('epoch'); plt.ylabel('MSE'); plt.title('collab_learner with and without weight decay'); plt.legend()
     plt.savefig(out/'collab_wd.png', dpi=80, bbox_inches='tight'); plt.close()
@@ -118,41 +136,24 @@ def tour(out:str|Path='runs/tour', # folder for the summary, each run's results 
          movielens:str|Path=None, # a MovieLens 100k folder (default: the built-in sample)
         )->pd.DataFrame: # one row per step: lesson, run, key metric, seconds
     "Run each lesson's experiment on the built-in data in order, printing progress; write the summary and plots into `out`"
-    for nm,v in (('epochs', epochs), ('collab-epochs', collab_epochs)):
-        if not isinstance(v, int) or v < 1: raise BadValue(f"--{nm} must be a whole number of at least 1, not {v}.")
+    for nm,v in (('epochs', epochs), ('collab_epochs', collab_epochs)):
+        if not isinstance(v, int) or v < 1: raise BadValue(f"{nm} must be a whole number of at least 1, not {v}.")
     micro = check_accum(32, accum)
     if paddy: check_paddy(paddy)   # your folders, images too, are checked before anything is written
     if movielens: check_movielens(movielens)
-    out = _run_dir(out)
-    rows,results,t0 = [],{},time.time()
-    with no_bars(), warnings.catch_warnings():
-        # pandas 3 hands out read-only arrays; fastai only reads them, so PyTorch's warning about it is noise here
-        warnings.filterwarnings('ignore', message='The given NumPy array is not writable')
-        for i,(key,lesson,what,step) in enumerate(TOUR_STEPS, 1):
-            what = what.format(accum=accum, micro=micro)
-            print(f"[{i}/{len(TOUR_STEPS)}] {lesson}: {what}", flush=True)
-            t = time.time()
-            metric,res = step(out, epochs=epochs, accum=accum, collab_epochs=collab_epochs, results=results, paddy=paddy, movielens=movielens)
-            secs = round(time.time()-t, 1)
-            results[key] = res
-            rows.append(dict(lesson=lesson, run=what, key_metric=metric, seconds=secs))
-            print(f"    {metric} ({secs} s)", flush=True)
-    _plot_collab(out, results)
-    df = pd.DataFrame(rows).sort_values('lesson', kind='stable', ignore_index=True)   # run in the order needed, shown in lesson order
+    out,t0 = _run_dir(out),time.time()
+    run = _Steps(accum=accum, micro=micro)
+    with no_bars():
+        run('data', _data_step, paddy, movielens)
+        multi = run('multi_target', _multi_step, out/'multi_target', epochs, paddy)
+        run('cross_entropy', _ce_step, multi.learn)
+        run('grad_accum', _accum_step, out/'grad_accum', epochs, accum, paddy, multi.learn)
+        run('mid_level', _mid_step, out, paddy)
+        wd0,wd1 = (run(f'collab_wd{wd}', _collab_step, out/f'collab_wd{wd}', collab_epochs, wd, movielens) for wd in (0, 0.1))
+    _plot_collab(out, wd0.res, wd1.res)
+    df = pd.DataFrame(run.rows).sort_values('lesson', kind='stable', ignore_index=True)   # run in the order needed, shown in lesson order
     df.to_csv(out/'summary.csv', index=False); (out/'summary.md').write_text(_table_md(df))
     total = round(time.time()-t0, 1)
-    (out/'tour.json').write_text(json.dumps(dict(status='done', seconds=total, summary=df.to_dict('records'), results=results), indent=1, default=str))
+    (out/'tour.json').write_text(json.dumps(dict(status='done', seconds=total, summary=df.to_dict('records'), results=run.results), indent=1, default=str))
     print(f"\n{df.to_string(index=False)}\n\ntotal {total} s; summary, runs and plots in {out}", flush=True)
     return df
-
-# %% ../nbs/80_tour.ipynb #a2fd4ea4
-@call_parse
-def lesson7_tour(out:str='runs/tour', # folder for the summary table, each run's results and the plots
-                 epochs:int=12, # epochs of each Paddy run
-                 accum:int=2, # micro-batches per step in the gradient accumulation run (a divisor of 32)
-                 collab_epochs:int=5, # epochs of each MovieLens run
-                 paddy:str=None, # a Paddy competition folder (default: the built-in sample)
-                 movielens:str=None, # a MovieLens 100k folder (default: the built-in sample)
-                ):
-    "Run every lesson's experiment on the built-in data (or yours), show progress, and print and save one summary table"
-    with user_errors('lesson7-tour'): tour(out, epochs, accum, collab_epochs, paddy, movielens)

@@ -1,4 +1,4 @@
-import os, shutil, subprocess, sys
+import io, os, shutil, subprocess, sys, zipfile
 from pathlib import Path
 import pytest
 
@@ -49,3 +49,11 @@ def run_error(r, prog, *words):
     lines = [l for l in r.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and lines[0].startswith(f'{prog}: error: '), r.stderr
     for w in words: assert w in lines[0], lines[0]
+
+def zip_of(folder):
+    "The competition's zip made from a sample folder: its files, without what only the sample has (hidden marker, lesion masks)"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, 'w') as z:
+        for p in sorted(Path(folder).rglob('*')):
+            if p.is_file() and not p.name.startswith('.') and 'lesion_masks' not in p.relative_to(folder).parts: z.write(p, p.relative_to(folder))
+    return buf.getvalue()

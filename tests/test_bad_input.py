@@ -1,10 +1,9 @@
 "Every kind of bad input gets one readable error of the right type, and nothing the user had is lost"
-import io, zipfile
 from pathlib import Path
-import pandas as pd, pytest, requests
+import pandas as pd, pytest
 from lesson7_companion.data import *
 from lesson7_companion.samples import paddy_sample, movielens_sample
-from conftest import run, snapshot
+from conftest import run, snapshot, zip_of
 
 # --- Kaggle: credentials, rules, network, interrupted downloads ---------------------------------------------------
 NO_CREDS = dict(KAGGLE_USERNAME=None, KAGGLE_KEY=None, KAGGLE_API_TOKEN=None)
@@ -36,37 +35,6 @@ class FakeKaggle:
         if self.exc: raise self.exc
         (Path(path)/f'{comp}.zip').write_bytes(self.payload)
 
-def _http_error(code):
-    resp = requests.Response(); resp.status_code = code
-    return requests.HTTPError(f'{code} Client Error', response=resp)
-
-def _zip_of(folder):
-    "The competition's zip made from a sample folder: its files, without what only the sample has (hidden marker, lesion masks)"
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, 'w') as z:
-        for p in sorted(Path(folder).rglob('*')):
-            if p.is_file() and not p.name.startswith('.') and 'lesion_masks' not in p.relative_to(folder).parts: z.write(p, p.relative_to(folder))
-    return buf.getvalue()
-
-def test_kaggle_download_of_real_layout(paddy_src, tmp_path):
-    "The zip Kaggle sends (the real layout) is unpacked into place and passes the checks"
-    d = kaggle_competition(dest=tmp_path/'comp', api=FakeKaggle(_zip_of(paddy_src)))
-    assert sorted(o.name for o in d.iterdir()) == ['sample_submission.csv', 'test_images', 'train.csv', 'train_images']
-    assert check_paddy(d) == d
-    assert not list(tmp_path.glob('.comp-partial-*'))
-
-def test_rules_not_accepted(tmp_path):
-    with pytest.raises(PermissionError, match='accept the competition'): kaggle_competition(dest=tmp_path/'c', api=FakeKaggle(exc=_http_error(403)))
-    with pytest.raises(PermissionError, match='401'): kaggle_competition(dest=tmp_path/'c', api=FakeKaggle(exc=_http_error(401)))
-    assert not (tmp_path/'c').exists()
-
-def test_interrupted_download_leaves_nothing(paddy_src, tmp_path):
-    half = _zip_of(paddy_src)[:20000]
-    with pytest.raises(ConnectionError, match='incomplete or corrupt'): kaggle_competition(dest=tmp_path/'c', api=FakeKaggle(half))
-    assert list(tmp_path.iterdir()) == []
-    # so a rerun starts afresh, and works
-    assert check_paddy(kaggle_competition(dest=tmp_path/'c', api=FakeKaggle(_zip_of(paddy_src))))
-
 def test_unknown_error_scrubs_credentials(tmp_path, monkeypatch):
     key = 'sekret-abcdef0123456789'
     monkeypatch.setenv('KAGGLE_KEY', key)
@@ -77,7 +45,7 @@ def test_unknown_error_scrubs_credentials(tmp_path, monkeypatch):
 
 def test_download_never_overwrites(tmp_path, paddy_src):
     (tmp_path/'mine').mkdir(); (tmp_path/'mine'/'notes.txt').write_text('my work')
-    with pytest.raises(FileExistsError, match='left untouched'): kaggle_competition(dest=tmp_path/'mine', api=FakeKaggle(_zip_of(paddy_src)))
+    with pytest.raises(FileExistsError, match='left untouched'): kaggle_competition(dest=tmp_path/'mine', api=FakeKaggle(zip_of(paddy_src)))
     with pytest.raises(FileExistsError, match='left untouched'): untar_movielens(tmp_path/'mine')
     with pytest.raises(FileExistsError, match='left untouched'): paddy_sample(tmp_path/'mine', n_train=20)
     with pytest.raises(FileExistsError, match='left untouched'): movielens_sample(tmp_path/'mine')

@@ -3,10 +3,9 @@ import errno, json, math
 from pathlib import Path
 import pytest
 from conftest import cli_error, snapshot
-from lesson7_companion.data import user_errors, check_options
-from lesson7_companion.grad_accum import lesson7_paddy, lesson7_accum_bench
-from lesson7_companion.multi_target import lesson7_paddy_bench
-from lesson7_companion.collab_interpret import lesson7_collab, train_collab
+from lesson7_companion.cli import user_errors
+from lesson7_companion.cli import lesson7_paddy, lesson7_accum_bench, lesson7_paddy_bench, lesson7_collab
+from lesson7_companion.collab_interpret import train_collab
 
 NOWHERE = '/nonexistent/lesson7'   # a data folder that does not exist: an error about it would mean the data was read first
 
@@ -84,7 +83,8 @@ def test_bugs_keep_their_traceback():
 
 def test_real_bugs_keep_their_traceback(capsys):
     "Only a `UserError` becomes one line; a built-in exception from inside a library is a bug, and propagates with its traceback"
-    from lesson7_companion.data import user_errors, BadValue, UnknownName
+    from lesson7_companion.cli import user_errors
+    from lesson7_companion.data import BadValue, UnknownName
     for err,line in ((BadValue('bs=0 must be at least 1.'), 'bs=0 must be at least 1.'), (UnknownName('No user 7.'), 'No user 7.')):
         with pytest.raises(SystemExit) as e:
             with user_errors('prog'): raise err
@@ -92,3 +92,36 @@ def test_real_bugs_keep_their_traceback(capsys):
     for bug in (ValueError('a bug'), KeyError('a bug'), RuntimeError('a bug'), FileNotFoundError('a bug')):
         with pytest.raises(type(bug), match='a bug'):
             with user_errors('prog'): raise bug
+
+DRIVER = r'''
+import json, sys, io, contextlib
+from lesson7_companion.cli import lesson7_collab, lesson7_data
+ro,full,ml = sys.argv[1:4]
+out = {}
+for name,f in (('collab_ro', lambda: lesson7_collab(path=ml, epochs=1, bs=64, out=f'{ro}/run')),
+               ('data_ro', lambda: lesson7_data('movielens', dest=f'{ro}/ml')),
+               ('collab_full', lambda: lesson7_collab(path=ml, epochs=1, bs=64, out=f'{full}/run'))):
+    with contextlib.redirect_stderr(err := io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        try: f(); code = 0
+        except SystemExit as e: code = e.code
+    out[name] = [code, err.getvalue()]
+print(json.dumps(out))
+'''
+
+def test_read_only_and_full_disk(ml, tmp_path):
+    "On a real read-only file system and a real full one (tmpfs mounts in a user namespace): one line each, and nothing left behind"
+    import shutil, subprocess, sys
+    ro,full = tmp_path/'ro',tmp_path/'full'; ro.mkdir(); full.mkdir()
+    assert shutil.which('unshare'), 'this test needs util-linux unshare (user and mount namespaces)'
+    script = (f"mount -t tmpfs -o ro,size=1m tmpfs {ro} && mount -t tmpfs -o size=24k tmpfs {full} && "
+              f"{sys.executable} -c \"$DRIVER\" {ro} {full} {ml} && ls -A {full}")
+    r = subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'sh', '-c', script], capture_output=True, text=True,
+                       env={**__import__('os').environ, 'DRIVER': DRIVER}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    res,left = json.loads(r.stdout.splitlines()[0]),r.stdout.splitlines()[1:]
+    for k,(code,err) in res.items():
+        assert code == 2 and err.count('\n') == 1 and 'Traceback' not in err, (k, err)
+    assert f'{ro}/run cannot be written: {ro} is on a read-only file system' in res['collab_ro'][1], res['collab_ro'][1]
+    assert 'Read-only file system' in res['data_ro'][1] and str(ro) in res['data_ro'][1], res['data_ro'][1]
+    assert 'No space left on device' in res['collab_full'][1] and str(full) in res['collab_full'][1], res['collab_full'][1]
+    assert left == [], left   # the full disk holds nothing: no half-written run folder

@@ -9,7 +9,7 @@ def test_paddy_sample(tmp_path):
     assert (tmp_path/'p'/'train.csv').exists()
 
 def test_movielens_sample(tmp_path, capsys):
-    from lesson7_companion.data import lesson7_data   # in-process: test_paddy_sample runs the real command line
+    from lesson7_companion.cli import lesson7_data   # in-process: test_paddy_sample runs the real command line
     lesson7_data('movielens', dest=str(tmp_path/'m'))
     out = capsys.readouterr().out
     assert 'ratings of' in out and 'rating histogram: 1:' in out
@@ -17,34 +17,34 @@ def test_movielens_sample(tmp_path, capsys):
 
 def test_compare(ml, capsys):
     "`--compare` puts a folder's statistics beside ml-100k's: a small dense sample is far from it, and says so"
-    from lesson7_companion.data import lesson7_data
+    from lesson7_companion.cli import lesson7_data
     lesson7_data('movielens', path=str(ml), compare=True)
     out = capsys.readouterr().out
     assert 'Beside the real data:' in out and 'density' in out
     assert 'statistics outside their tolerance' in out.splitlines()[-1], out[-500:]
 
 def test_check_existing_folder(paddy, capsys):
-    from lesson7_companion.data import lesson7_data
+    from lesson7_companion.cli import lesson7_data
     before = snapshot(paddy)
     lesson7_data('paddy', path=str(paddy))
     assert '40 train images' in capsys.readouterr().out
     assert snapshot(paddy) == before
 
 def test_invalid_path(tmp_path, capsys):
-    from lesson7_companion.data import lesson7_data
+    from lesson7_companion.cli import lesson7_data
     (tmp_path/'x').mkdir()
     cli_error(capsys, lesson7_data, 'no train.csv', dataset='paddy', path=str(tmp_path/'x'))
     cli_error(capsys, lesson7_data, 'u.data', dataset='movielens', path=str(tmp_path/'x'))
 
 def test_unknown_dataset_and_source(capsys):
-    from lesson7_companion.data import lesson7_data
+    from lesson7_companion.cli import lesson7_data
     cli_error(capsys, lesson7_data, "use 'paddy' or 'movielens'", dataset='cifar')
     cli_error(capsys, lesson7_data, "'ml-100k'", dataset='movielens', source='ml-1m')
 
 def test_tour_and_docs_bad_input(tmp_path, capsys):
     "`lesson7-tour` and `lesson7-docs` refuse bad settings, or a folder of yours, in one line before doing any work"
-    from lesson7_companion.tour import lesson7_tour
-    from lesson7_companion.docs import lesson7_docs
+    from lesson7_companion.cli import lesson7_tour
+    from lesson7_companion.cli import lesson7_docs
     mine = tmp_path/'mine'; mine.mkdir(); (mine/'notes.txt').write_text('keep me')
     before = snapshot(mine)
     cli_error(capsys, lesson7_tour, 'not from a tour', out=str(mine))

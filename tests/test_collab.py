@@ -12,6 +12,7 @@ def small(tmp_path_factory):
 def test_train_writes_everything(small, tmp_path):
     r = run('lesson7-collab', '--path', str(small), '--epochs', '2', '--n-factors', '8', '--out', str(tmp_path/'run'))
     assert r.returncode == 0, r.stderr
+    assert 'Warning' not in r.stderr, r.stderr   # nothing from PyTorch about read-only NumPy arrays, nor from torch.jit
     m = json.loads((tmp_path/'run'/'metrics.json').read_text())
     assert m['settings']['seed'] == 42 and m['settings']['n_factors'] == 8 and m['settings']['model'] == 'dot'
     assert [list(h) for h in m['history']] == [['epoch','train','valid']]*2
@@ -21,14 +22,14 @@ def test_train_writes_everything(small, tmp_path):
     for f in ('loss.png', 'pca.png'): assert (tmp_path/'run'/f).stat().st_size > 1000
 
 def test_nn_model(small, tmp_path):
-    from lesson7_companion.collab_interpret import lesson7_collab   # in-process: the test above runs the real command line
+    from lesson7_companion.cli import lesson7_collab   # in-process: the test above runs the real command line
     lesson7_collab(path=str(small), model='nn', epochs=1, out=str(tmp_path/'nn'))
     assert json.loads((tmp_path/'nn'/'metrics.json').read_text())['settings']['model'] == 'nn'
 
 def _err(r, *words): run_error(r, 'lesson7-collab', *words)
 
 def test_bad_input(small, tmp_path, capsys):
-    from lesson7_companion.collab_interpret import lesson7_collab
+    from lesson7_companion.cli import lesson7_collab
     _err(run('lesson7-collab', '--path', str(small), '--n-factors', '0', '--out', str(tmp_path/'o')), '--n-factors must be a whole number of at least 1, not 0')
     o = str(tmp_path/'o')
     cli_error(capsys, lesson7_collab, "Unknown model 'svd'", path=str(small), model='svd', out=o)

@@ -15,7 +15,7 @@ CHROMIUM = os.environ.get('LESSON7_CHROMIUM') or shutil.which('chromium') or shu
 DRIVER = (os.environ.get('LESSON7_CHROMEDRIVER') or shutil.which('chromedriver')
           or os.path.join(os.environ.get('CHROMEWEBDRIVER', '/usr/bin'), 'chromedriver'))
 SHOTS = ROOT/'runs'/'test_docs_site'
-MODULES = ['data', 'cross_entropy', 'multi_target', 'grad_accum', 'mid_level', 'collab', 'collab_interpret', 'tour', 'docs']
+MODULES = ['data', 'cross_entropy', 'multi_target', 'grad_accum', 'mid_level', 'collab', 'collab_interpret', 'tour', 'docs', 'cli']
 
 def _sidebar():
     "(notebook, page, title) for each entry of nbs/sidebar.yml, in order; the title is the notebook's first markdown heading"

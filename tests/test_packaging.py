@@ -1,5 +1,5 @@
 "The project is an nbdev 3 package whose module is exported from the notebooks, and they stay in step"
-import os, re, subprocess, tomllib
+import os, re, subprocess, sys, tomllib
 from importlib.metadata import entry_points
 from conftest import ROOT, run
 
@@ -11,14 +11,26 @@ def test_nbdev3_layout():
     assert any(d.startswith('fastai>=') for d in cfg['project']['dependencies'])
 
 def test_commands_registered():
-    eps = {e.name: e.value for e in entry_points(group='console_scripts')}
-    assert eps['lesson7-data'] == 'lesson7_companion.data:lesson7_data'
-    assert eps['lesson7-readme'] == 'lesson7_companion.docs:lesson7_readme'
-    assert eps['lesson7-docs'] == 'lesson7_companion.docs:lesson7_docs'
-    assert eps['lesson7-tour'] == 'lesson7_companion.tour:lesson7_tour'
-    for cmd,mod in [('lesson7-paddy','grad_accum'), ('lesson7-accum-bench','grad_accum'), ('lesson7-paddy-bench','multi_target'), ('lesson7-collab','collab_interpret'),
-                    ('lesson7-collab-bench','collab_interpret')]:
-        assert eps[cmd].startswith(f'lesson7_companion.{mod}:'), eps[cmd]
+    "Every command is a function of the one command-line module"
+    eps = {e.name: e.value for e in entry_points(group='console_scripts') if e.name.startswith('lesson7-')}
+    from lesson7_companion import cli
+    cmds = sorted(n for n in cli.__all__ if n.startswith('lesson7_'))
+    assert len(cmds) == 9 and eps == {n.replace('_', '-'): f'lesson7_companion.cli:{n}' for n in cmds}, eps
+
+def test_lesson_modules_name_no_flags():
+    "Only the command-line module knows the flags: the lessons' messages speak of their own parameters"
+    flag = re.compile(r"""["'(\s]--[a-z][a-z-]+""")
+    for f in sorted((ROOT/'lesson7_companion').glob('*.py')):
+        if f.name in ('cli.py', '_modidx.py'): continue
+        code = ''.join(l for l in f.read_text().splitlines(keepends=True) if not l.lstrip().startswith('#'))
+        assert not flag.search(code), f"{f.name} names a flag: {flag.search(code)[0]!r}"
+
+def test_no_warning_whatever_is_imported_first():
+    "The warnings filter is in the package's __init__, so no order of imports lets fastai's deprecation warning through"
+    for mod in ('samples', 'cross_entropy'):   # neither imports `data` first
+        r = subprocess.run([sys.executable, '-W', 'error::FutureWarning', '-c', f'import lesson7_companion.{mod}, fastai.vision.all'],
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and 'Warning' not in r.stderr, r.stderr
 
 def test_modules_come_from_notebooks():
     for f in (ROOT/'lesson7_companion').glob('*.py'):

@@ -35,7 +35,7 @@ def test_bad_input_cli(small, tmp_path):
     _err(run('lesson7-paddy', '--path', str(small), '--arch', 'resnet19', '--out', str(tmp_path/'o')), 'close names', 'resnet18')
 
 def test_bad_input(small, tmp_path, capsys):
-    from lesson7_companion.grad_accum import lesson7_paddy
+    from lesson7_companion.cli import lesson7_paddy
     o = str(tmp_path/'o')
     cli_error(capsys, lesson7_paddy, 'no train.csv', path=str(tmp_path), out=o)
     cli_error(capsys, lesson7_paddy, '--bs must be a whole number of at least 1, not 0', path=str(small), bs=0, out=o)
@@ -50,7 +50,7 @@ def test_empty_validation_set(small):
     with pytest.raises(ValueError, match='validation set'): paddy_dls(small, valid_pct=0.001)
 
 def test_accum_writes_memory(small, tmp_path):
-    from lesson7_companion.grad_accum import lesson7_paddy   # in-process: the tests above run the real command line
+    from lesson7_companion.cli import lesson7_paddy   # in-process: the tests above run the real command line
     lesson7_paddy(path=str(small), epochs=1, size=32, bs=32, accum=4, out=str(tmp_path/'acc'))
     m = json.loads((tmp_path/'acc'/'metrics.json').read_text())
     assert (m['accum'], m['micro_bs'], m['settings']['bs']) == (4, 8, 32)
@@ -58,11 +58,11 @@ def test_accum_writes_memory(small, tmp_path):
     assert [k for k in m if 'saved' in k and 'bytes' in k]
 
 def test_accum_bad_input(small, tmp_path, capsys):
-    from lesson7_companion.grad_accum import lesson7_paddy
+    from lesson7_companion.cli import lesson7_paddy
     o = str(tmp_path/'o')
     cli_error(capsys, lesson7_paddy, 'at least 1', path=str(small), accum=0, out=o)
     cli_error(capsys, lesson7_paddy, 'at least 1', path=str(small), accum=-2, out=o)
-    cli_error(capsys, lesson7_paddy, 'larger than --bs', path=str(small), bs=16, accum=32, out=o)
+    cli_error(capsys, lesson7_paddy, 'accum=32 is larger than bs=16', path=str(small), bs=16, accum=32, out=o)
     cli_error(capsys, lesson7_paddy, 'not divisible', '[1, 2, 4, 8, 16, 32, 64]', path=str(small), bs=64, accum=3, out=o)
 
 def test_label_only_in_validation_split(small, tmp_path):
@@ -83,7 +83,7 @@ def test_label_only_in_validation_split(small, tmp_path):
 @pytest.mark.parametrize('content', [b'', b'\xff\xd8\xff\xe0 truncated', b'random bytes, not a JPEG at all'])
 def test_broken_image_named_before_training(small, tmp_path, capsys, content):
     "A zero-byte, truncated or random-bytes JPEG in your folder is named in one line before any training, and no run folder is left"
-    from lesson7_companion.grad_accum import lesson7_paddy
+    from lesson7_companion.cli import lesson7_paddy
     p = shutil.copytree(small, tmp_path/'paddy')
     f = sorted((p/'train_images').rglob('*.jpg'))[3]; f.write_bytes(content)
     cli_error(capsys, lesson7_paddy, 'not readable images', f.name, path=str(p), epochs=1, size=32, bs=16, out=str(tmp_path/'run'))
@@ -91,7 +91,21 @@ def test_broken_image_named_before_training(small, tmp_path, capsys, content):
 
 def test_aug_flag_reaches_the_data(small, tmp_path):
     "`--aug` reaches the training: the run records it in its settings"
-    from lesson7_companion.grad_accum import lesson7_paddy
+    from lesson7_companion.cli import lesson7_paddy
     lesson7_paddy(path=str(small), epochs=1, size=32, bs=16, aug=True, out=str(tmp_path/'aug'))
     m = json.loads((tmp_path/'aug'/'metrics.json').read_text())
     assert m['settings']['aug'] is True
+
+def test_ctrl_c_is_one_line(small, tmp_path):
+    "A real SIGINT once training has started: one line, the shell's status 130, and no run folder, whole or partial"
+    import os, signal, subprocess, sys
+    from pathlib import Path
+    exe = Path(sys.executable).parent/'lesson7-paddy'
+    p = subprocess.Popen([str(exe), '--path', str(small), '--epochs', '100', '--size', '32', '--bs', '16', '--out', str(tmp_path/'run')],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
+    for line in p.stdout:   # fastai prints the table's header when `fit` starts
+        if 'train_loss' in line: break
+    p.send_signal(signal.SIGINT)
+    _,err = p.communicate(timeout=120)
+    assert p.returncode == 130 and err.strip().splitlines() == ['lesson7-paddy: interrupted.'], err
+    assert list(tmp_path.iterdir()) == []
