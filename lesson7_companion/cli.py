@@ -18,9 +18,9 @@ from .tour import tour
 from .docs import build_docs, readme
 
 # %% auto #0
-__all__ = ['Dataset', 'Source', 'MovieSource', 'CollabModel', 'user_errors', 'check_options', 'check_micro', 'check_out',
-           'lesson7_data', 'lesson7_paddy', 'lesson7_accum_bench', 'lesson7_paddy_bench', 'lesson7_collab',
-           'lesson7_collab_bench', 'lesson7_tour', 'lesson7_readme', 'lesson7_docs']
+__all__ = ['user_errors', 'check_options', 'check_micro', 'check_out', 'lesson7_data', 'lesson7_paddy', 'lesson7_accum_bench',
+           'lesson7_paddy_bench', 'lesson7_collab', 'lesson7_collab_bench', 'lesson7_tour', 'lesson7_readme',
+           'lesson7_docs']
 
 # %% ../nbs/95_cli.ipynb #d654dce3
 _CANNOT_WRITE = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM}   # full, read-only, over quota, not allowed
@@ -84,15 +84,15 @@ def _settings(f, kwargs:dict)->dict:
     return {k:p.default for k,p in inspect.signature(f).parameters.items() if p.default is not inspect.Parameter.empty} | kwargs
 
 # %% ../nbs/95_cli.ipynb #b8733548
-Dataset = str_enum('Dataset', 'paddy', 'movielens')
-Source = str_enum('Source', 'sample', 'kaggle', 'ml-100k')
-MovieSource = str_enum('MovieSource', 'sample', 'ml-100k')
-CollabModel = str_enum('CollabModel', 'dot', 'nn')
+_Dataset = str_enum('Dataset', 'paddy', 'movielens')
+_Source = str_enum('Source', 'sample', 'kaggle', 'ml-100k')
+_MovieSource = str_enum('MovieSource', 'sample', 'ml-100k')
+_CollabModel = str_enum('CollabModel', 'dot', 'nn')
 
 # %% ../nbs/95_cli.ipynb #71f3f7a3
 @call_parse
-def lesson7_data(dataset:Dataset, # which dataset
-                 source:Source='sample', # sample (built-in); kaggle for paddy, ml-100k for movielens
+def lesson7_data(dataset:_Dataset, # which dataset
+                 source:_Source='sample', # sample (built-in); kaggle for paddy, ml-100k for movielens
                  dest:str=None,  # where to build or download it (default: fastai's data folder)
                  path:str=None,  # check a folder you already have instead (never written to)
                  compare:bool=False, # also print its statistics beside the real dataset's published ones
@@ -152,8 +152,8 @@ def lesson7_paddy_bench(archs:str='resnet10t_quarter', # comma-separated timm na
 @call_parse
 @_delegates(train_collab, but=['path', 'model', 'out', 'progress'])
 def lesson7_collab(path:str=None,  # a MovieLens folder with u.data and u.item (default: as --source says)
-                   source:MovieSource='sample', # sample (built-in) or ml-100k (downloads with fastai's untar_data)
-                   model:CollabModel='dot', # dot (dot product with biases) or nn (EmbeddingNN)
+                   source:_MovieSource='sample', # sample (built-in) or ml-100k (downloads with fastai's untar_data)
+                   model:_CollabModel='dot', # dot (dot product with biases) or nn (EmbeddingNN)
                    out:str='runs/collab', # where to write metrics.json, loss.png, pca.png, biases.json
                    **kwargs):
     "Train a collaborative filtering model on MovieLens and write its metrics and plots to `out`; `kwargs` are `train_collab`'s"
@@ -166,7 +166,7 @@ def lesson7_collab(path:str=None,  # a MovieLens folder with u.data and u.item (
 
 @call_parse
 def lesson7_collab_bench(path:str=None, # a MovieLens folder (default: as --source says)
-                         source:MovieSource='sample', # sample or ml-100k
+                         source:_MovieSource='sample', # sample or ml-100k
                         ):
     "Time fastbook's recipe against `lesson7-collab`'s default on this machine, and print one table"
     with user_errors('lesson7-collab-bench'):
