@@ -130,10 +130,11 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
                       k:int=5, # movies recommended to each user per round
                       start:float=0.1, # share of the real history to start from: a young platform
                       shrink:float=20, # the recommender: each movie's mean rating, pulled towards the overall mean by this many ratings
-                      policy:str='best', # 'best': recommend the top-scored movies; 'random': any unrated ones (no feedback)
+                      policy:str='best', # 'best': the top-scored movies, rescored each round; 'frozen': the same, scored once; 'random': any unrated ones
                       seed:int=0, # seed of the random policy and of the starting history
                      )->pd.DataFrame:
-    "Recommend each user the `k` best-scored movies they have not rated, add the ratings they give, and repeat"
+    "Recommend each user the `k` best-scored movies they have not rated, add the ratings they give, and repeat; the ratings per movie each round"
+    if policy not in ('best', 'frozen', 'random'): raise BadValue(f"Unknown policy {policy!r}: use 'best', 'frozen' or 'random'.")
     path = Path(path) if path else get_movielens()
     t,r = json.loads((path/'truth.json').read_text()),read_ratings(path)
     rng = np.random.default_rng(seed)
@@ -141,13 +142,15 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
     ub,ib,uf,itf = (np.array(t[o]) for o in ('user_bias','item_bias','user_factors','item_factors'))
     r = r.sample(frac=start, random_state=seed)
     u,m,y = r.user.values-1,r.movie.values-1,r.rating.values.astype(float)
-    rows = []
+    rows,first = [],None
     for rnd in range(rounds+1):
         cnt = np.bincount(m, minlength=ni)
-        rows.append(dict(round=rnd, ratings=len(y), top_1pct_share=np.sort(cnt)[-max(1, ni//100):].sum()/len(y),
-                         movies_with_ratings=int((cnt > 0).sum())))
+        c = np.sort(cnt)   # Gini coefficient of the ratings per movie: 0 when all have as many, near 1 when a few have them all
+        rows.append(dict(round=rnd, ratings=len(y), top_1pct_share=c[-max(1, ni//100):].sum()/len(y),
+                         gini=(ni + 1 - 2*(np.cumsum(c)/c.sum()).sum())/ni, movies_with_ratings=int((cnt > 0).sum())))
         if rnd == rounds: break
         score = (np.bincount(m, y, ni) + shrink*y.mean())/(cnt + shrink)
+        if policy == 'frozen': first = score if first is None else first; score = first
         seen = np.zeros((nu, ni), bool); seen[u, m] = True
         if policy == 'random': score = rng.random((nu, ni))  # each user gets their own random picks
         pick = np.argsort(np.where(seen, -np.inf, np.broadcast_to(score, (nu, ni))), axis=1)[:, ::-1][:, :k]
