@@ -13,14 +13,18 @@ from fastcore.all import *
 from .data import *
 from .multi_target import check_arch, train_paddy, bench_paddy
 from .grad_accum import check_accum, train, bench_accum
+from .data_parallel import train_parallel, check_devices, check_world, torchrun
+import shutil, tempfile
+import pandas as pd
+from fastai.torch_core import rank_distrib
 from .collab_interpret import train_collab, bench_collab
 from .tour import tour
 from .docs import build_docs, readme
 
 # %% auto #0
 __all__ = ['user_errors', 'check_options', 'check_micro', 'check_out', 'lesson7_data', 'lesson7_paddy', 'lesson7_accum_bench',
-           'lesson7_paddy_bench', 'lesson7_collab', 'lesson7_collab_bench', 'lesson7_tour', 'lesson7_readme',
-           'lesson7_docs']
+           'lesson7_paddy_bench', 'lesson7_parallel_bench', 'lesson7_collab', 'lesson7_collab_bench', 'lesson7_tour',
+           'lesson7_readme', 'lesson7_docs']
 
 # %% ../nbs/95_cli.ipynb #d654dce3
 _CANNOT_WRITE = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM}   # full, read-only, over quota, not allowed
@@ -28,15 +32,17 @@ _CANNOT_WRITE = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EP
 @contextmanager
 def user_errors(prog:str): # the command's name, put before each message
     "Turn what a user can fix into one line on stderr and exit status 2, with credentials scrubbed; Ctrl-C into one line and status 130"
-    def _fail(msg, code=2): print(f"{prog}: {scrub(str(msg))}", file=sys.stderr); sys.exit(code)
+    def _fail(msg, code=2, every_rank=False):   # under a launcher, a message every process would print comes from rank 0 alone
+        if every_rank or not rank_distrib(): print(f"{prog}: {scrub(str(msg))}", file=sys.stderr)
+        sys.exit(code)
     try: yield
     except KeyboardInterrupt: _fail("interrupted.", 130)
-    except torch.OutOfMemoryError: _fail("error: out of GPU memory. Try a smaller --bs (lesson7-paddy: or a larger --accum, which splits each batch into micro-batches).")
-    except UserError as e: _fail(f"error: {e}")
+    except torch.OutOfMemoryError: _fail("error: out of GPU memory. Try a smaller --bs (lesson7-paddy: or a larger --accum, which splits each batch into micro-batches).", every_rank=True)
+    except UserError as e: _fail(f"error: {e}", every_rank=getattr(e, 'every_rank', False))
     except OSError as e:
         if e.errno not in _CANNOT_WRITE: raise   # any other OSError is a bug: it keeps its traceback
         hint = 'Free some space or choose another folder.' if e.errno in (errno.ENOSPC, errno.EDQUOT) else 'Choose another folder.'
-        _fail(f"error: cannot write {e.filename or 'the output'}: {e.strerror}. {hint}")
+        _fail(f"error: cannot write {e.filename or 'the output'}: {e.strerror}. {hint}", every_rank=True)
 
 # %% ../nbs/95_cli.ipynb #6face4ed
 def check_options(**opts, # option name and value: `epochs=8, lr=3e-3`, ...
@@ -72,7 +78,9 @@ def check_out(out:str, # the folder a command will write
 def _delegates(to, but:list):
     "fastcore's `delegates(to, but)`, with every annotation evaluated: the lessons' modules, like this one, use `from __future__ import annotations`, and argparse needs types, not their names"
     def _f(f):
-        ann = inspect.get_annotations(to, eval_str=True) | inspect.get_annotations(f, eval_str=True)   # before `delegates` adds `to`'s
+        ann,g = {},to
+        while g is not None: ann,g = inspect.get_annotations(g, eval_str=True) | ann, getattr(g, '__delwrap__', None)   # `to`'s, and what it delegates to
+        ann |= inspect.get_annotations(f, eval_str=True)   # before `delegates` adds `to`'s
         f = delegates(to, but=but)(f)
         sig = f.__signature__
         f.__signature__ = sig.replace(parameters=[p.replace(annotation=ann.get(p.name, p.annotation)) for p in sig.parameters.values()])
@@ -102,19 +110,19 @@ def lesson7_data(dataset:_Dataset, # which dataset
 
 # %% ../nbs/95_cli.ipynb #5d571dfe
 @call_parse
-@_delegates(train, but=['path', 'size', 'finetune', 'out', 'cbs'])
+@_delegates(train_parallel, but=['path', 'size', 'finetune', 'out', 'cbs'])
 def lesson7_paddy(path:str=None, # a Paddy competition folder (default: the built-in sample)
                   size:int=64,  # image height; width is 3/4 of it
                   pretrained:bool=False, # fine-tune pretrained weights (downloads them)
                   out:str='runs/paddy', # where to write metrics.json, loss.png, submission.csv, model.pkl
                   **kwargs):
-    "Train the multi-target Paddy model and write its metrics, loss curve, submission and exported learner to `out`; `kwargs` are `train`'s"
+    "Train the multi-target Paddy model and write its metrics, loss curve, submission and exported learner to `out`; `kwargs` are `train_parallel`'s. Under `accelerate launch` or `torchrun`, every process shares the run and rank 0 writes `out`"
     with user_errors('lesson7-paddy'):
-        o = _settings(train, kwargs)
-        check_options(epochs=o['epochs'], size=size, bs=o['bs'], accum=o['accum'], lr=o['lr'])
+        o = _settings(train_parallel, kwargs)
+        check_options(epochs=o['epochs'], size=size, bs=o['bs'], accum=o['accum'], lr=o['lr'], timeout=o['timeout'])
         check_micro(o['bs'], o['accum']); check_arch(o['arch']); check_out(out)
-        _,res = train(path, size=size, finetune=pretrained, out=out, **kwargs)
-        print(json.dumps({k:v for k,v in res.items() if k not in ('history','settings')}))
+        _,res = train_parallel(path, size=size, finetune=pretrained, out=out, **kwargs)
+        if not rank_distrib(): print(json.dumps({k:v for k,v in res.items() if k not in ('history','settings')}))
 
 @call_parse
 @_delegates(bench_accum, but=['accums', 'path'])
@@ -147,6 +155,38 @@ def lesson7_paddy_bench(archs:str='resnet10t_quarter', # comma-separated timm na
         fb,cnn = feature_baselines(path or get_paddy()),df.iloc[0]
         print(f"\nLogistic regression on global features of each photo, same split (validation error, and as a multiple of {cnn.arch}'s):")
         print(fb.assign(**{f'{k} x CNN': (fb[k]/cnn[f'{k}_err']).round(1) for k in ('disease','variety')}).to_string(index=False))
+
+# %% ../nbs/95_cli.ipynb #3650d361
+@call_parse
+def lesson7_parallel_bench(procs:str='1,2', # comma-separated numbers of processes to compare
+                           accums:str='1,4', # comma-separated accumulation settings to compare
+                           epochs:int=4, # epochs of each run
+                           bs:int=32, # the effective batch, the same in every run
+                           size:int=64, # image height; width is 3/4 of it
+                           path:str=None, # a Paddy folder (default: the built-in sample)
+                          ):
+    "Train the Paddy model under `torchrun` for each number of processes and accumulation, and print images per second, all-reduces and the errors"
+    with user_errors('lesson7-parallel-bench'):
+        check_options(epochs=epochs, bs=bs, size=size)
+        procs,accums = [[int(o) for o in s.split(',')] for s in (procs, accums)]
+        for p in procs: check_options(procs=p); check_devices(p)
+        for p in procs:
+            for a in accums: check_options(accums=a); check_world(bs, a, p)   # every row's settings, before the first run
+        get_paddy(path=path) if path else get_paddy()
+        exe,cores = shutil.which('lesson7-paddy'),len(os.sched_getaffinity(0))
+        rows = []
+        for p in procs:
+            for a in accums:
+                threads = 1 if torch.cuda.is_available() else max(1, cores//p)
+                with tempfile.TemporaryDirectory() as d:
+                    r = torchrun(exe, '--epochs', epochs, '--bs', bs, '--accum', a, '--size', size, '--out', Path(d)/'run', *(['--path', path] if path else []),
+                                 procs=p, env=os.environ | {'OMP_NUM_THREADS': str(threads)})
+                    if r.returncode: raise RuntimeError(f"lesson7-paddy failed under torchrun with {p} processes and --accum {a}:\n{r.stderr[-3000:]}")
+                    m = json.loads((Path(d)/'run'/'metrics.json').read_text())
+                rows.append(dict(processes=p, accum=a, threads_each=threads, micro_bs=m['micro_bs'], seconds=m['seconds'], images_per_sec=m['images_per_sec'],
+                                 all_reduces=m.get('all_reduces', 0), disease_err=m['disease_err'], variety_err=m['variety_err']))
+        print(f"device: {f'{torch.cuda.device_count()} GPUs' if torch.cuda.is_available() else f'cpu, {cores} cores'}; effective batch {bs}, {epochs} epochs at {size}px")
+        print(pd.DataFrame(rows).to_string(index=False))
 
 # %% ../nbs/95_cli.ipynb #a78d32ab
 @call_parse
