@@ -35,7 +35,7 @@ class SharedDL(DistributedDL):
         return t.cpu().tolist()
 
 class DataParallel(DistributedTrainer):
-    "fastai's `DistributedTrainer` on GPU or CPU processes: `SharedDL` loaders, `SyncBatchNorm` only on CUDA, a time limit on waiting, progress from rank 0 only"
+    "fastai's `DistributedTrainer` on GPU or CPU processes: `SharedDL` loaders, `SyncBatchNorm` only on CUDA, a time limit on waiting, progress from rank 0 only; `kwargs` go to accelerate's `Accelerator`"
     def __init__(self, sync_bn:bool=None, # BatchNorm statistics over every process's batch (default: on CUDA; PyTorch cannot on CPU)
                  timeout:float=300, # seconds a process waits for the others before it gives up with an error
                  **kwargs): # passed to accelerate's `Accelerator`
@@ -134,7 +134,7 @@ def ddp_checks(out:str, # the JSON file rank 0 writes
     if rank == 0: get_paddy()   # the built-in sample, built once
     distrib_barrier()
     set_seed(42, reproducible=True)
-    learn = paddy_learner(paddy_dls(size=32, bs=16))
+    learn = paddy_learner(paddy_dls(size=32, bs=16)).to_fp32()   # fp32 on a GPU as well: the same numbers, not fp16's rounding of them
     with learn.no_bar(): launched = learn.validate(cbs=DataParallel())
     if rank: return
     with one_process():   # rank 0 alone from here
@@ -156,7 +156,7 @@ def torchrun(*args, # the script or `-m module`, and its arguments
              port:int=None, # where they meet (default: a free port)
              **kwargs, # passed to `subprocess.run`
             )->subprocess.CompletedProcess:
-    "Run `args` in `procs` processes started by PyTorch's launcher (`python -m torch.distributed.run` is `torchrun`), capturing the output"
+    "Run `args` in `procs` processes started by PyTorch's launcher (`python -m torch.distributed.run` is `torchrun`), capturing the output; `kwargs` go to `subprocess.run`"
     cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={procs}', f'--master_port={port or free_port()}', *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
 
