@@ -132,6 +132,8 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
                       shrink:float=20, # the recommender: each movie's mean rating, pulled towards the overall mean by this many ratings
                       policy:str='best', # 'best': the top-scored movies, rescored each round; 'frozen': the same, scored once; 'random': any unrated ones
                       seed:int=0, # seed of the random policy and of the starting history
+                      share:float|list=1.0, # share of users shown `policy`'s picks, or one share per round (a gradual rollout); the rest see random movies
+                      limit:float=None, # the rollout's stop rule: once a round's `lift` exceeds it, every later round shows everyone random movies
                      )->pd.DataFrame:
     "Recommend each user the `k` best-scored movies they have not rated, add the ratings they give, and repeat; the ratings per movie each round"
     if policy not in ('best', 'frozen', 'random'): raise BadValue(f"Unknown policy {policy!r}: use 'best', 'frozen' or 'random'.")
@@ -142,18 +144,26 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
     ub,ib,uf,itf = (np.array(t[o]) for o in ('user_bias','item_bias','user_factors','item_factors'))
     r = r.sample(frac=start, random_state=seed)
     u,m,y = r.user.values-1,r.movie.values-1,r.rating.values.astype(float)
-    rows,first = [],None
-    for rnd in range(rounds+1):
+    shares = list(share) if is_listy(share) else [share]*rounds
+    order,other = np.random.default_rng([seed, 1]).permutation(nu),np.random.default_rng([seed, 2])   # who joins a rollout first; the others' random picks
+    rows,first,stopped,s,lift = [],None,False,np.nan,np.nan
+    for rnd in range(len(shares)+1):
         cnt = np.bincount(m, minlength=ni)
         c = np.sort(cnt)   # Gini coefficient of the ratings per movie: 0 when all have as many, near 1 when a few have them all
         rows.append(dict(round=rnd, ratings=len(y), top_1pct_share=c[-max(1, ni//100):].sum()/len(y),
-                         gini=(ni + 1 - 2*(np.cumsum(c)/c.sum()).sum())/ni, movies_with_ratings=int((cnt > 0).sum())))
-        if rnd == rounds: break
+                         gini=(ni + 1 - 2*(np.cumsum(c)/c.sum()).sum())/ni, movies_with_ratings=int((cnt > 0).sum()), share=s, lift=lift))
+        if rnd == len(shares): break
         score = (np.bincount(m, y, ni) + shrink*y.mean())/(cnt + shrink)
         if policy == 'frozen': first = score if first is None else first; score = first
         seen = np.zeros((nu, ni), bool); seen[u, m] = True
         if policy == 'random': score = rng.random((nu, ni))  # each user gets their own random picks
-        pick = np.argsort(np.where(seen, -np.inf, np.broadcast_to(score, (nu, ni))), axis=1)[:, ::-1][:, :k]
+        score,s = np.broadcast_to(score, (nu, ni)),0. if stopped else shares[rnd]
+        on = np.zeros(nu, bool); on[order[:round(s*nu)]] = True
+        if not on.all(): score = np.where(on[:, None], score, other.random((nu, ni)))   # the users not (yet) in the rollout
+        pick = np.argsort(np.where(seen, -np.inf, score), axis=1)[:, ::-1][:, :k]
+        pop = cnt/len(y)   # each movie's share of the ratings so far
+        lift = pop[pick[on]].mean()/pop[pick[~on]].mean() if 0 < on.sum() < nu else np.nan   # how much more popular the rollout's picks are
+        stopped |= limit is not None and lift > limit
         nu_,nm_ = np.repeat(np.arange(nu), k),pick.ravel()
         ny = rate(ub[nu_] + ib[nm_] + (uf[nu_]*itf[nm_]).sum(1), t, rng).astype(float)   # the sample's own rule
         u,m,y = np.concatenate([u, nu_]),np.concatenate([m, nm_]),np.concatenate([y, ny])

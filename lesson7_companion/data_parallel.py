@@ -101,10 +101,10 @@ def _params(learn): return torch.cat([p.detach().flatten() for p in learn.model.
 def _rel(a, b): return float((a-b).abs().max()/b.abs().max())
 
 # %% ../nbs/03a_data_parallel.ipynb #6705a207
-def _fit(items, bs, cbs=(), dev='cpu'):
-    "One epoch of `small_cnn(bn=False)` with Adam, unshuffled: the same data and steps give the same weights"
+def _fit(items, bs, cbs=(), dev='cpu', bn=False):
+    "One epoch of `small_cnn(bn)` with Adam, unshuffled: the same data and steps give the same weights"
     dls = DataLoaders(TfmdDL(items, bs=bs, shuffle=False, device=dev), TfmdDL(items[:32], bs=32, device=dev))
-    learn = Learner(dls, small_cnn(False), loss_func=CrossEntropyLossFlat(), cbs=list(cbs))
+    learn = Learner(dls, small_cnn(bn), loss_func=CrossEntropyLossFlat(), cbs=list(cbs))
     with learn.no_logging(), learn.no_bar(): learn.fit(1, 1e-3)
     return learn
 
@@ -126,10 +126,10 @@ def ddp_checks(out:str, # the JSON file rank 0 writes
     torch.manual_seed(2); n = 128
     items = list(zip(torch.randn(n, 3, 32, 24), torch.randint(0, 10, (n,))))
     runs = []
-    for bs,accum,cb in [(16,1,None), (8,2,GradientAccumulation), (8,2,QuietAccumulation), (32,1,None)]:
+    for bs,accum,cb,bn in [(16,1,None,False), (8,2,GradientAccumulation,False), (8,2,QuietAccumulation,False), (32,1,None,False), (16,1,None,True)]:
         count = CountAllReduce()
-        learn = _fit(items, bs, [DataParallel(), count] + ([cb(bs*accum)] if cb else []), dev)
-        runs.append(dict(processes=procs, bs=bs, accum=accum, accumulation=cb.__name__ if cb else '', effective_bs=bs*accum*procs,
+        learn = _fit(items, bs, [DataParallel(sync_bn=False), count] + ([cb(bs*accum)] if cb else []), dev, bn)   # BatchNorm not synchronised, even on CUDA
+        runs.append(dict(processes=procs, bs=bs, accum=accum, accumulation=cb.__name__ if cb else '', batchnorm=bn, effective_bs=bs*accum*procs,
                          steps=n//(bs*accum*procs), all_reduces=count.n, w=_params(learn)))
     if rank == 0: get_paddy()   # the built-in sample, built once
     distrib_barrier()
@@ -139,8 +139,9 @@ def ddp_checks(out:str, # the JSON file rank 0 writes
     if rank: return
     with one_process():   # rank 0 alone from here
         for r in runs:
-            ref = _params(_fit(side_by_side(items, procs, r['bs']*r['accum']), r['effective_bs'], dev=dev))
-            r['vs_one_process'] = float((r.pop('w')-ref).abs().max())
+            w,bn = r.pop('w'),r['batchnorm']
+            r['vs_one_process'] = float((w-_params(_fit(side_by_side(items, procs, r['bs']*r['accum']), r['effective_bs'], dev=dev, bn=bn))).abs().max())
+            r['vs_accumulating'] = float((w-_params(_fit(side_by_side(items, procs, r['bs']), r['bs'], [GradientAccumulation(r['effective_bs'])], dev, bn))).abs().max())
         with learn.no_bar(): alone = learn.validate()
         differ = float((_params(_fit(items, 32, dev=dev))-_params(_fit(items, 64, dev=dev))).abs().max())
     Path(out).write_text(json.dumps(dict(processes=procs, backend=dist.get_backend(), grads=grads, runs=runs, bs32_vs_bs64=differ,
