@@ -446,7 +446,7 @@ def paddy_summary(path:str|Path, # a checked Paddy folder
     path = Path(path)
     df = pd.read_csv(path/'train.csv')
     n_test = len(get_image_files(path/'test_images')) if (path/'test_images').is_dir() else 0
-    lab,var = [df[c].value_counts().rename_axis(c).reset_index() for c in ('label','variety')]
+    lab,var = [df[c].value_counts().rename_axis(c).reset_index().astype(object) for c in ('label','variety')]   # object: the shorter list is padded with '', its counts stay whole
     return '\n'.join([f"Paddy folder: {path}",
         f"{len(df):,} train images ({df.label.nunique()} labels, {df.variety.nunique()} varieties), {n_test:,} test images", '',
         pd.concat([lab, var], axis=1).fillna('').to_string(index=False)])
