@@ -157,6 +157,11 @@ def lesson7_paddy_bench(archs:str='resnet10t_quarter', # comma-separated timm na
         print(fb.assign(**{f'{k} x CNN': (fb[k]/cnn[f'{k}_err']).round(1) for k in ('disease','variety')}).to_string(index=False))
 
 # %% ../nbs/95_cli.ipynb #3650d361
+def _whole_numbers(s:str, flag:str)->list:
+    "The comma-separated whole numbers in `s`, or a `BadValue` naming `flag`"
+    try: return [int(o) for o in s.split(',')]
+    except ValueError: raise BadValue(f"{flag} takes comma-separated whole numbers, such as 1,2; not {s!r}.") from None
+
 @call_parse
 def lesson7_parallel_bench(procs:str='1,2', # comma-separated numbers of processes to compare
                            accums:str='1,4', # comma-separated accumulation settings to compare
@@ -168,12 +173,13 @@ def lesson7_parallel_bench(procs:str='1,2', # comma-separated numbers of process
     "Train the Paddy model under `torchrun` for each number of processes and accumulation, and print images per second, all-reduces and the errors"
     with user_errors('lesson7-parallel-bench'):
         check_options(epochs=epochs, bs=bs, size=size)
-        procs,accums = [[int(o) for o in s.split(',')] for s in (procs, accums)]
+        procs,accums = _whole_numbers(procs, '--procs'),_whole_numbers(accums, '--accums')
         for p in procs: check_options(procs=p); check_devices(p)
         for p in procs:
             for a in accums: check_options(accums=a); check_world(bs, a, p)   # every row's settings, before the first run
         get_paddy(path=path) if path else get_paddy()
-        exe,cores = shutil.which('lesson7-paddy'),len(os.sched_getaffinity(0))
+        exe = shutil.which('lesson7-paddy') or str(Path(sys.executable).parent/'lesson7-paddy')   # beside this Python, in a virtual environment
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
         rows = []
         for p in procs:
             for a in accums:

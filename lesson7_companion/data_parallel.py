@@ -19,7 +19,7 @@ from fastai.vision.all import *
 from fastai.distributed import DistributedDL, DistributedTrainer
 from fastcore.script import call_parse
 from .multi_target import paddy_dls, paddy_learner, train_paddy, write_run
-from .grad_accum import check_accum, memory_report, train
+from .grad_accum import memory_report, train
 
 # %% auto #0
 __all__ = ['SharedDL', 'DataParallel', 'one_process', 'CountAllReduce', 'QuietAccumulation', 'small_cnn', 'side_by_side',
@@ -177,8 +177,8 @@ def check_devices(procs:int=None, # processes on this machine (default: as many 
     local = procs or int(os.environ.get('LOCAL_WORLD_SIZE', 1))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
     have,what = (torch.cuda.device_count(), 'GPU') if torch.cuda.is_available() else (cores, 'CPU core')
-    if local > have: raise BadValue(f"{local} processes were started on this machine, which has {have} {what}{'s'*(have != 1)}: "
-                                    f"start at most {have} per machine.")
+    if local > have: raise BadValue(f"{local} processes on this machine, which has {have} {what}{'s'*(have != 1)}: "
+                                    f"use at most {have} per machine.")
 
 class LostContact(UserError, ConnectionError):
     "Another process of the run stopped, or stopped answering: every process that sees it says so"

@@ -59,8 +59,8 @@ def test_batch_the_processes_cannot_share(paddy, tmp_path):
 
 def test_more_processes_than_cores(paddy, tmp_path):
     r = torchrun(*short(paddy, tmp_path/'run'), pre=['taskset', '-c', '0'])   # this machine, seen through one core
-    assert r.returncode != 0 and ours(r.stderr) == ['lesson7-paddy: error: 2 processes were started on this machine, which has 1 CPU core: '
-                                                    'start at most 1 per machine.'], r.stderr[-3000:]
+    assert r.returncode != 0 and ours(r.stderr) == ['lesson7-paddy: error: 2 processes on this machine, which has 1 CPU core: '
+                                                    'use at most 1 per machine.'], r.stderr[-3000:]
     no_traceback_from_a_process(r.stderr); assert not (tmp_path/'run').exists()
 
 def test_port_in_use(paddy, tmp_path):
@@ -107,3 +107,11 @@ def test_parallel_bench(paddy):
     assert r.stdout.splitlines()[1].split()[:4] == ['processes', 'accum', 'threads_each', 'micro_bs'] and len(rows) == 2, r.stdout
     reduces = {int(o[0]): int(o[6]) for o in rows}
     assert reduces[1] == 0 and reduces[2] > 0, r.stdout   # no DDP on one process
+
+def test_parallel_bench_refuses_bad_settings_first(capsys):
+    from conftest import cli_error
+    from lesson7_companion.cli import lesson7_parallel_bench
+    cli_error(capsys, lesson7_parallel_bench, '--procs takes comma-separated whole numbers', "not '1,x'", procs='1,x', path='/nowhere')
+    cli_error(capsys, lesson7_parallel_bench, '--accums must be a whole number of at least 1, not 0', accums='0', path='/nowhere')
+    cli_error(capsys, lesson7_parallel_bench, f'{os.cpu_count()+1} processes on this machine', procs=f'1,{os.cpu_count()+1}', path='/nowhere')
+    cli_error(capsys, lesson7_parallel_bench, 'bs=30 cannot be shared by 1 process x 4 micro-batches', bs=30, path='/nowhere')
