@@ -190,9 +190,10 @@ def other_processes(timeout:int, # the process group's time limit, for the messa
     "Turn a failed or timed-out exchange with the other processes (torch's `DistError`, or gloo's or NCCL's error inside DDP's hook) into one `LostContact`"
     try: yield
     except (dist.DistError, RuntimeError) as e:
-        lines = str(e).strip().splitlines() or ['']
-        if not isinstance(e, dist.DistError) and not any(k in str(e) for k in ('gloo', 'NCCL', 'Timed out', 'Connection closed')): raise   # a bug
-        line = next((l for l in lines if 'Timed out' in l or 'Connection' in l), lines[0])
+        lines,low = str(e).strip().splitlines() or [''],str(e).lower()
+        signs = ('gloo', 'nccl', 'timed out', 'timeout', 'connection closed', 'connection reset', 'pair closure')   # what gloo and NCCL say when a peer is gone
+        if not isinstance(e, dist.DistError) and not any(k in low for k in signs): raise   # a bug: it keeps its traceback
+        line = next((l for l in lines if any(k in l.lower() for k in signs[2:])), lines[0])
         raise LostContact(f"lost contact with the other processes: {re.sub(r'^.*[.]cc:[0-9]+[]] *', '', line).split('. ')[0].strip()[:200]}. One of them stopped, "
                           f"or stopped answering for {timeout} s: its own message, or the launcher's report, says which.") from None
 

@@ -88,7 +88,8 @@ def test_a_stalled_process_times_out(paddy, tmp_path):
     "Rank 1 stops answering (SIGSTOP): rank 0 gives up after --timeout with one line, and nothing is written"
     code,err,secs = start_then(paddy, tmp_path, signal.SIGSTOP)
     lines = ours(err)
-    assert code != 0 and len(lines) == 1 and 'lost contact with the other processes: Timed out' in lines[0] and 'for 8 s' in lines[0], err[-3000:]
+    assert code != 0 and len(lines) == 1 and 'lost contact with the other processes: ' in lines[0] and 'for 8 s' in lines[0], err[-3000:]
+    assert 'timed out' in lines[0].lower() or 'timeout' in lines[0].lower(), lines[0]   # gloo's words: where in the step it waited decides which
     no_traceback_from_a_process(err); assert not (tmp_path/'run').exists()
     assert secs < 120, secs   # the timeout, then the launcher's grace period before it kills the stopped process
 
