@@ -14,8 +14,8 @@ from fastai.tabular.all import *
 import json, time
 
 # %% auto #0
-__all__ = ['BOOK_RECIPE', 'planted', 'movie_weights', 'most_similar', 'train_collab', 'plot_movie_pca', 'predict_rating',
-           'simulate_feedback', 'bench_collab']
+__all__ = ['BOOK_RECIPE', 'planted', 'movie_weights', 'most_similar', 'train_collab', 'plot_movie_pca', 'predict_rating', 'gini',
+           'simulate_feedback', 'popularity_loop', 'bench_collab']
 
 # %% ../nbs/05a_collab_interpret.ipynb #0d4f7388
 def planted(dls:DataLoaders, # collab `DataLoaders` of the built-in sample
@@ -125,8 +125,14 @@ def predict_rating(learn:Learner, # a trained collab learner
     with torch.no_grad(): return float(learn.model(x).squeeze())
 
 # %% ../nbs/05a_collab_interpret.ipynb #b83c94b5
+def gini(counts:np.ndarray, # how many ratings each movie has (or anything else counted per movie)
+        )->float:
+    "Gini coefficient of `counts`: 0 when every movie has as many, near 1 when a few have them all"
+    c = np.sort(np.asarray(counts, dtype=float)); n = len(c)
+    return float((n + 1 - 2*(np.cumsum(c)/c.sum()).sum())/n)
+
 def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json rates the recommended movies)
-                      rounds:int=8, # rounds of recommendation
+                      rounds:int=8, # rounds of recommendation (ignored when `share` is a list: one round per share)
                       k:int=5, # movies recommended to each user per round
                       start:float=0.1, # share of the real history to start from: a young platform
                       shrink:float=20, # the recommender: each movie's mean rating, pulled towards the overall mean by this many ratings
@@ -149,9 +155,9 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
     rows,first,stopped,s,lift = [],None,False,np.nan,np.nan
     for rnd in range(len(shares)+1):
         cnt = np.bincount(m, minlength=ni)
-        c = np.sort(cnt)   # Gini coefficient of the ratings per movie: 0 when all have as many, near 1 when a few have them all
+        c = np.sort(cnt)
         rows.append(dict(round=rnd, ratings=len(y), top_1pct_share=c[-max(1, ni//100):].sum()/len(y),
-                         gini=(ni + 1 - 2*(np.cumsum(c)/c.sum()).sum())/ni, movies_with_ratings=int((cnt > 0).sum()), share=s, lift=lift))
+                         gini=gini(cnt), movies_with_ratings=int((cnt > 0).sum()), share=s, lift=lift))
         if rnd == len(shares): break
         score = (np.bincount(m, y, ni) + shrink*y.mean())/(cnt + shrink)
         if policy == 'frozen': first = score if first is None else first; score = first
@@ -167,6 +173,36 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
         nu_,nm_ = np.repeat(np.arange(nu), k),pick.ravel()
         ny = rate(ub[nu_] + ib[nm_] + (uf[nu_]*itf[nm_]).sum(1), t, rng).astype(float)   # the sample's own rule
         u,m,y = np.concatenate([u, nu_]),np.concatenate([m, nm_]),np.concatenate([y, ny])
+    return pd.DataFrame(rows)
+
+# %% ../nbs/05a_collab_interpret.ipynb #e57b34fa
+def popularity_loop(path:str|Path=None, # a MovieLens folder (default: the built-in sample); only who rated what is used
+                    rounds:int=10, # rounds of recommendation
+                    k:int=5, # movies shown to each user per round
+                    start:float=0.1, # share of the real history to start from: a young platform
+                    boost:float=1.5, # a movie's odds of being shown grow as (its ratings + 1) ** boost; 0 shows movies at random
+                    retrain:bool=True, # count the ratings afresh each round, or keep the first round's counts
+                    seed:int=0, # seed of the starting history and of the draws
+                   )->pd.DataFrame: # one row per round: the Gini of all ratings so far, and of the last round's new ones
+    "Show each user `k` movies they have not rated, drawn with odds `(ratings + 1) ** boost`; they rate them; repeat"
+    path = Path(path) if path else get_movielens()
+    r = read_ratings(path)
+    nu,ni,rng = r.user.max(),read_items(path).movie.max(),np.random.default_rng(seed)
+    h = r.sample(frac=start, random_state=seed)
+    u,m = h.user.values-1,h.movie.values-1
+    seen = np.zeros((nu, ni), bool); seen[u, m] = True
+    rows,odds,new = [],None,None
+    for rnd in range(rounds+1):
+        cnt = np.bincount(m, minlength=ni)
+        rows.append(dict(round=rnd, ratings=len(m), gini=gini(cnt), gini_new=gini(new) if rnd else np.nan))
+        if rnd == rounds: break
+        if retrain or odds is None: odds = (cnt + 1.)**boost
+        keys = np.log(odds) - np.log(-np.log(rng.random((nu, ni))))   # Gumbel keys: the k largest are a draw without replacement with these odds
+        pick = np.argsort(np.where(seen, -np.inf, keys), axis=1)[:, -k:]
+        pu,pm = np.repeat(np.arange(nu), k),pick.ravel()
+        seen[pu, pm] = True
+        new = np.bincount(pm, minlength=ni)
+        u,m = np.concatenate([u, pu]),np.concatenate([m, pm])
     return pd.DataFrame(rows)
 
 # %% ../nbs/05a_collab_interpret.ipynb #e2f6ed9d

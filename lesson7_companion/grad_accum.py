@@ -13,7 +13,7 @@ from fastai.vision.all import *
 
 # %% auto #0
 __all__ = ['COURSE_GPU_MB', 'check_accum', 'accumulate', 'param_bytes', 'saved_bytes', 'memory_report', 'report_gpu',
-           'bench_accum', 'train']
+           'bench_accum', 'largest_bs', 'train']
 
 # %% ../nbs/03_grad_accum.ipynb #48129926
 def check_accum(bs:int, # the effective batch size: items per optimizer step
@@ -103,6 +103,22 @@ def bench_accum(arch:str='resnet18', # a timm model name
     df['saved_vs_accum1'] = df.saved_MB/df.saved_MB.iloc[0]
     df['with_params_vs_accum1'] = (df.saved_MB+df.param_MB)/(df.saved_MB+df.param_MB).iloc[0]
     return df.round(3)
+
+# %% ../nbs/03_grad_accum.ipynb #4297b768
+def largest_bs(learn:Learner, # a learner: its model, and the shape of its training images
+               budget:int, # bytes that training may use
+               multiple:int=8, # the batch is rounded down to a multiple of this
+               opt_states:int=2, # tensors the optimizer keeps per weight (Adam 2, SGD with momentum 1)
+              )->int:
+    "The largest batch, a multiple of `multiple`, whose weights, gradients, optimizer state and saved activations fit in `budget` bytes"
+    shape = learn.dls.train.one_batch()[0].shape[1:]
+    learn.model.train()
+    a,b = (saved_bytes(learn.model, torch.randn(n, *shape)) for n in (multiple, 2*multiple))
+    per = (b-a)/multiple                                           # activation bytes per image
+    fixed = (2+opt_states)*param_bytes(learn.model) + a - per*multiple   # weights, gradients, optimizer state, and what does not grow
+    bs = int((budget-fixed)//per)//multiple*multiple
+    if bs < multiple: raise BadValue(f"A batch of {multiple} needs about {(fixed+per*multiple)/2**20:.0f} MB, more than the budget of {budget/2**20:.0f} MB.")
+    return bs
 
 # %% ../nbs/03_grad_accum.ipynb #8082640c
 def train(path:str|Path=None, # a Paddy folder (default: the built-in sample)

@@ -1,0 +1,179 @@
+"""Every idea the lessons teach has a check in its notebook that would fail if the idea were broken.
+
+Each row below breaks one thing an idea is about, either in the notebook's own code (a text replacement in one cell) or in
+the library it uses (a patch), then runs that notebook's cells in order, as `nbdev-test` does (`slow` and `cuda` cells
+left out), up to the lesson's check. The test passes only if every cell before the check still runs, and the check itself
+fails with an `AssertionError` raised on the line named. `nbdev-test` runs the same cells unbroken, and they pass there.
+The closing note's table is this list."""
+import codeop, json, os, traceback
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def code_cells(nb):
+    "The source of each code cell `nbdev-test` runs in notebook `nb`, in order"
+    cells = json.loads((ROOT/'nbs'/nb).read_text())['cells']
+    srcs = [''.join(c['source']) for c in cells if c['cell_type'] == 'code']
+    return [s for s in srcs if not s.lstrip().startswith(('#| slow', '#| cuda'))]
+
+def break_cells(cells, subs):
+    "`cells` with each `(old, new)` of `subs` replaced, after checking `old` is in exactly one cell, once"
+    cells = list(cells)
+    for old,new in subs:
+        hits = [i for i,s in enumerate(cells) if old in s]
+        assert len(hits) == 1 and cells[hits[0]].count(old) == 1, f"{old!r} is not in exactly one cell, once: the notebook changed"
+        cells[hits[0]] = cells[hits[0]].replace(old, new)
+    return cells
+
+def run_to_check(nb, check, subs=()):
+    "Run `nb`'s cells, broken by `subs`, up to the cell with the line `check`; return the exception that line raised"
+    cells = code_cells(nb)
+    at = [i for i,s in enumerate(cells) if any(check in l for l in s.splitlines())]
+    assert len(at) == 1, f"the check {check!r} is not in exactly one cell of {nb}: the notebook changed"
+    cells = break_cells(cells, subs)
+    ns,compile_ = {'__name__': '__main__'},codeop.Compile()   # one compiler: a `from __future__` import holds for later cells, as in Jupyter
+    for i,src in enumerate(cells[:at[0]+1]):
+        fn = f'<{nb} cell {i}>'
+        try: exec(compile_(src, fn, 'exec'), ns)
+        except Exception as e:
+            tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == fn]
+            if i < at[0]: pytest.fail(f"the break stopped cell {i} of {nb}, before the check ran: {e!r}\n{src}")
+            return e, src.splitlines()[tb[-1].lineno-1] if tb else None
+    return None, None
+
+def zero_factors(mp):
+    "fastai's `EmbeddingDotBias` with every latent factor starting at zero: no gradient ever reaches them"
+    from fastai.collab import EmbeddingDotBias
+    init = EmbeddingDotBias.__init__
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        for e in (self.u_weight, self.i_weight): e.weight.data.zero_()
+    mp.setattr(EmbeddingDotBias, '__init__', __init__)
+
+def frozen_factors(mp):
+    "fastai's `EmbeddingDotBias` whose latent factors keep their random start: they are never trained"
+    from fastai.collab import EmbeddingDotBias
+    init = EmbeddingDotBias.__init__
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        for e in (self.u_weight, self.i_weight): e.weight.requires_grad_(False)
+    mp.setattr(EmbeddingDotBias, '__init__', __init__)
+
+def step_every_batch(mp):
+    "fastai's `GradientAccumulation` that scales the loss but steps after every micro-batch"
+    from fastai.callback.training import GradientAccumulation
+    mp.setattr(GradientAccumulation, 'before_step', lambda self: None)
+
+def no_scaling(mp):
+    "fastai's `GradientAccumulation` that adds up the micro-batches' gradients without scaling their losses"
+    from fastai.callback.training import GradientAccumulation
+    def before_step(self):
+        self.count += len(self.learn.yb[0])
+        if self.count < self.n_acc: raise __import__('fastai.callback.core', fromlist=['x']).CancelBatchException()
+        self.count = 0
+    mp.setattr(GradientAccumulation, 'after_loss', lambda self: None)
+    mp.setattr(GradientAccumulation, 'before_step', before_step)
+
+def off_by_one_lookup(mp):
+    "fastai's `Embedding` reading the row after the id's"
+    import torch.nn.functional as F
+    from fastai.layers import Embedding
+    mp.setattr(Embedding, 'forward', lambda self, x: F.embedding((x+1) % self.num_embeddings, self.weight))
+
+# idea | notebook | the check line that must fail | what is broken: text replacements in the notebook, and a patch to the library
+IDEAS = [
+    ('accumulation avoids a bigger GPU', '03_grad_accum.ipynb',
+     "assert mem.saved_vs_accum1.iloc[-1] <= 0.30, mem",
+     [("dls = paddy_dls(path, size=size, bs=check_accum(bs, a))", "dls = paddy_dls(path, size=size, bs=bs)")], None),
+    ('steps only after the accumulated count', '03_grad_accum.ipynb',
+     "test_eq((len(g_big), len(g_acc)), (1, 1))", [], step_every_batch),
+    ('the accumulated gradient is scaled to the mean', '03_grad_accum.ipynb',
+     "assert rel_diff(g_acc[0], g_big[0]) < 1e-5, rel_diff(g_acc[0], g_big[0])", [], no_scaling),
+    ('BatchNorm vs LayerNorm', '03_grad_accum.ipynb',
+     "assert diffs['LayerNorm'] < 1e-5 and diffs['BatchNorm'] > 1e-3, diffs",
+     [("('LayerNorm', nn.LayerNorm)", "('LayerNorm', nn.BatchNorm1d)")], None),
+    ('the largest batch that fits', '03_grad_accum.ipynb',
+     "assert need(bs) <= budget < need(bs+8), (bs, need(bs), need(bs+8))   # the largest multiple of 8 that fits",
+     [("fixed = (2+opt_states)*param_bytes(learn.model) + a - per*multiple", "fixed = param_bytes(learn.model) + a - per*multiple")], None),
+    ('a multiple of 8', '03_grad_accum.ipynb',
+     "test_eq(bs % 8, 0)",
+     [("bs = int((budget-fixed)//per)//multiple*multiple", "bs = int((budget-fixed)//per)")], None),
+    ('halve bs, halve lr', '03_grad_accum.ipynb',
+     "test_close(ex['bs 32, lr 0.02']/ex['bs 64, lr 0.02'], 2, eps=0.2)   # same lr, half the batch: lr/bs and the excess double",
+     [("w -= lr * 2*x[idx].T @ (x[idx]@w - y[idx])/bs", "w -= lr * 2*x[idx].T @ (x[idx]@w - y[idx])/64")], None),
+    ('loss and metrics told how to split', '02_multi_target.ipynb',
+     "test_eq(metrics[1](acts, yd, yv), error_rate(acts[:,10:], yv))",
+     [("a,t = self.loss.split(acts)[self.i],targs[self.i]", "a,t = acts[:, :self.loss.sizes[self.i]],targs[self.i]")], None),
+    ('20 activations', '02_multi_target.ipynb',
+     "test_eq(learn.model(xb).shape, (32, 20))",
+     [("n_out=sum(loss.sizes), loss_func=loss", "n_out=loss.sizes[0], loss_func=loss")], None),
+    ('loss = sum of one cross-entropy per head', '02_multi_target.ipynb',
+     "test_eq(loss(acts, yd, yv), F.cross_entropy(acts[:,:10], yd) + F.cross_entropy(acts[:,10:], yv))  # exactly the sum",
+     [("return sum(F.cross_entropy(a, t) for a,t in zip(self.split(acts), targs))",
+       "return F.cross_entropy(self.split(acts)[0], targs[0])")], None),
+    ('first and last layers', '02_multi_target.ipynb',
+     "test_eq(s1.keys(), s2.keys())",
+     [("n_out=sum(loss.sizes), loss_func=loss", "n_out=sum(loss.sizes), lin_ftrs=[256, 256], loss_func=loss")], None),
+    ('softmax sums to 1', '01_cross_entropy.ipynb',
+     "test_close(p, torch.softmax(acts, -1), eps=1e-6)",
+     [("return e/e.sum(dim, keepdim=True)", "return e/e.sum()")], None),
+    ('one-hot cross-entropy = -log p', '01_cross_entropy.ipynb',
+     "test_close(nll_loss(F.log_softmax(acts, -1), targ), F.nll_loss(F.log_softmax(acts, -1), targ), eps=1e-6)",
+     [("return -logp[torch.arange(len(targ)), targ].mean()", "return -logp.mean()")], None),
+    ('low p on the right class punished most', '01_cross_entropy.ipynb',
+     "test_close(g.cross_entropy, g.p - 1, eps=1e-5)                          # p - y, exactly",
+     [("ce, = torch.autograd.grad(F.cross_entropy(z[None], y), z)", "ce, = torch.autograd.grad(-F.softmax(z, 0)[y[0]], z)")], None),
+    ('latent factors from random init by MSE', '05a_collab_interpret.ipynb',
+     "assert ratio <= 1.15 and res['valid_mse'] < res50['valid_mse'], (ratio, r50)", [], zero_factors),
+    ('embedding = lookup = one-hot matmul', '05_collab.ipynb',
+     "test_eq(emb(idx), one_hot @ emb.weight)", [], off_by_one_lookup),
+    ('embeddings are learned', '05a_collab_interpret.ipynb',
+     "assert ratio <= 1.15 and res['valid_mse'] < res50['valid_mse'], (ratio, r50)", [], frozen_factors),
+    ('sigmoid range 0-5.5', '05_collab.ipynb',
+     "assert preds.min() > 0 and preds.max() < 5.5",
+     [("return sigmoid_range(r, *self.y_range) if self.y_range else r", "return r")], None),
+    ('user and movie bias', '05_collab.ipynb',
+     "assert e < d - 0.1, (e, d)   # the biases pay: after one epoch, far lower validation loss than the dot product alone",
+     [("def score(self, x): return super().score(x) + self.user_bias(x[:,0]).squeeze(1) + self.movie_bias(x[:,1]).squeeze(1)",
+       "def score(self, x): return super().score(x)")], None),
+    ('overfitting seen in validation loss', '05_collab.ipynb',
+     "assert best < len(h)-1 and h.valid.iloc[-1] > h.valid.min() + 0.05, h   # valid got worse after its best epoch ...",
+     [("over = fit_collab(dls, DotProductBias", "over = fit_collab(DataLoaders(dls.train, dls.train.new(shuffle=False)), DotProductBias")], None),
+    ('weight decay = L2', '05_collab.ipynb',
+     "test_close(p.grad, g + 2*wd*p.detach())",
+     [("(F.mse_loss(p*x, y) + wd*(p**2).sum()).backward()", "(F.mse_loss(p*x, y) + wd*p.abs().sum()).backward()")], None),
+    ('too much decay underfits', '05_collab.ipynb',
+     "assert v['wd=1'] < min(v['wd=0'], v['wd=0.1'], v['wd=3']) - 0.03, final      # the balance: 1 beats less decay and more",
+     [("hist[k] = losses(fit_collab(dls, DotProductBias(n_users, n_movies, 50), epochs=5, lr=1e-2, **kw))",
+       "hist[k] = losses(fit_collab(dls, DotProductBias(n_users, n_movies, 50), epochs=5, lr=1e-2, **{**kw, 'wd': 0.}))")], None),
+    ('feedback loops', '05a_collab_interpret.ipynb',
+     "assert (best.gini.diff().iloc[1:] > 0).all() and (rand_.gini.diff().iloc[1:] < 0).all(), (best, rand_)   # every round, each its own way",
+     [("best,frozen,rand_ = (simulate_feedback(policy=p) for p in ('best', 'frozen', 'random'))",
+       "best,frozen,rand_ = (simulate_feedback(policy=p) for p in ('random', 'frozen', 'random'))")], None),
+    ('feedback loops: retraining on its own picks', '05a_collab_interpret.ipynb',
+     "assert (loop.gini.diff().iloc[1:] > 0).all(), loop.gini   # every round more concentrated ...",
+     [("if retrain or odds is None: odds = (cnt + 1.)**boost", "if odds is None: odds = (cnt + 1.)**boost")], None),
+    ('humans in the loop: a rollout with a stop rule', '05a_collab_interpret.ipynb',
+     "test_eq(watched.share.iloc[1:].tolist(), [0.05] + [0.]*(len(plan)-1))   # stopped after its first round",
+     [("watched,unwatched = simulate_feedback(share=plan, limit=2),simulate_feedback(share=plan)",
+       "watched,unwatched = simulate_feedback(share=plan, limit=None),simulate_feedback(share=plan)")], None),
+    ('mid-level Transform, Pipeline, TfmdLists, Datasets', '04_mid_level.ipynb',
+     "test_eq(dec[1:], (parent_label(dsets.train.items[0]), rv(dsets.train.items[0])))",
+     [("tfms = [[PILImage.create], [parent_label, Categorize()], [ReadVariety(path), Categorize()]]",
+       "tfms = [[PILImage.create], [parent_label, Categorize()], [parent_label, Categorize()]]")], None),
+]
+
+@pytest.mark.parametrize('idea,nb,check,subs,patch', IDEAS, ids=[o[0] for o in IDEAS])
+def test_breaking_the_idea_fails_its_check(idea, nb, check, subs, patch, monkeypatch):
+    import matplotlib, torch
+    matplotlib.use('Agg')
+    monkeypatch.chdir(ROOT/'nbs'); monkeypatch.setenv('IN_TEST', '1')
+    if patch: patch(monkeypatch)
+    n = torch.get_num_threads(); torch.set_num_threads(1)   # as nbdev-test runs the notebooks
+    try: e,line = run_to_check(nb, check, subs)
+    finally:
+        torch.set_num_threads(n)
+        import matplotlib.pyplot as plt; plt.close('all')
+    assert isinstance(e, AssertionError), f"{idea}: the check did not fail ({e!r})"
+    assert check.strip() in line, f"{idea}: the failure came from another line: {line}"
