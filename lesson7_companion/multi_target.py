@@ -37,6 +37,9 @@ class VarietyOf:
 HEAD_GETTERS = dict(disease=lambda path: parent_label, variety=lambda path: VarietyOf(path))
 HEAD_COLS = dict(disease='label', variety='variety')  # the column of train.csv that lists each head's classes
 
+def _check_heads(heads):
+    if unknown := [h for h in heads if h not in HEAD_GETTERS]: raise BadValue(f"Unknown head(s) {unknown}; choose from {list(HEAD_GETTERS)}.")
+
 def portrait_size(size:int|tuple, # the height, or (height, width)
                  )->tuple:
     "(height, width) for `size`: an int is the height, and the width is 3/4 of it, as in the portrait photos"
@@ -50,7 +53,7 @@ def paddy_block(path:Path, # a checked Paddy competition folder
                 aug:bool=False,  # fastai's standard augmentation on the batch (lower errors, about a third slower on a CPU)
                )->DataBlock:
     "A `DataBlock` of Paddy images with one `CategoryBlock` per head in `heads`"
-    if unknown := [h for h in heads if h not in HEAD_GETTERS]: raise BadValue(f"Unknown head(s) {unknown}; choose from {list(HEAD_GETTERS)}.")
+    _check_heads(heads)
     h,w = portrait_size(size)
     df = pd.read_csv(Path(path)/'train.csv', dtype=str)   # every class, even one too rare to fall in the training split
     return DataBlock(blocks=(ImageBlock, *[CategoryBlock(vocab=sorted(df[HEAD_COLS[o]].unique())) for o in heads]), n_inp=1,
@@ -70,12 +73,15 @@ def paddy_dls(path:str|Path=None, # a Paddy folder (default: the built-in sample
               num_workers:int=None, # loader processes (default: none on CPU, fastai's default on a GPU)
              )->DataLoaders:
     "`DataLoaders` for the Paddy images with one label per head, checking the folder and the settings first"
+    _check_heads(heads)
+    if not 0 < valid_pct < 1: raise BadValue(f"valid_pct={valid_pct} leaves the validation set empty; use a value between 0 and 1.")
+    if bs < 1: raise BadValue(f"bs={bs} must be between 1 and the number of training images.")   # the settings first, before any image is opened
     path = get_paddy(path=path) if path else get_paddy()   # your images are opened and checked first; the built-in sample's are not
     n = len(pd.read_csv(path/'train.csv'))
-    if not 0 < valid_pct < 1 or int(n*valid_pct) < 1:
+    if int(n*valid_pct) < 1:
         raise BadValue(f"valid_pct={valid_pct} leaves the validation set of {n} images empty; use a value between {1/n:.3g} and 1.")
     n_train = n - int(n*valid_pct)
-    if not 0 < bs <= n_train: raise BadValue(f"bs={bs} must be between 1 and the {n_train} training images.")
+    if bs > n_train: raise BadValue(f"bs={bs} must be between 1 and the {n_train} training images.")
     if num_workers is None: num_workers = defaults.cpus if torch.cuda.is_available() else 0
     dls = paddy_block(path, heads, size, valid_pct, seed, aug).dataloaders(path/'train_images', bs=bs, num_workers=num_workers)
     dls.heads,dls.path = list(heads),path
