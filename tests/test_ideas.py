@@ -42,23 +42,20 @@ def run_to_check(nb, check, subs=()):
             return e, src.splitlines()[tb[-1].lineno-1] if tb else None
     return None, None
 
-def zero_factors(mp):
-    "fastai's `EmbeddingDotBias` with every latent factor starting at zero: no gradient ever reaches them"
+def _after_init(mp, change):
+    "Patch fastai's `EmbeddingDotBias` so that `change(model)` runs at the end of its `__init__`"
     from fastai.collab import EmbeddingDotBias
     init = EmbeddingDotBias.__init__
-    def __init__(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        for e in (self.u_weight, self.i_weight): e.weight.data.zero_()
+    def __init__(self, *args, **kwargs): init(self, *args, **kwargs); change(self)
     mp.setattr(EmbeddingDotBias, '__init__', __init__)
+
+def zero_factors(mp):
+    "fastai's `EmbeddingDotBias` with every latent factor starting at zero: no gradient ever reaches them"
+    _after_init(mp, lambda m: [e.weight.data.zero_() for e in (m.u_weight, m.i_weight)])
 
 def frozen_factors(mp):
     "fastai's `EmbeddingDotBias` whose latent factors keep their random start: they are never trained"
-    from fastai.collab import EmbeddingDotBias
-    init = EmbeddingDotBias.__init__
-    def __init__(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        for e in (self.u_weight, self.i_weight): e.weight.requires_grad_(False)
-    mp.setattr(EmbeddingDotBias, '__init__', __init__)
+    _after_init(mp, lambda m: [e.weight.requires_grad_(False) for e in (m.u_weight, m.i_weight)])
 
 def step_every_batch(mp):
     "fastai's `GradientAccumulation` that scales the loss but steps after every micro-batch"
@@ -68,9 +65,10 @@ def step_every_batch(mp):
 def no_scaling(mp):
     "fastai's `GradientAccumulation` that adds up the micro-batches' gradients without scaling their losses"
     from fastai.callback.training import GradientAccumulation
+    from fastai.callback.core import CancelBatchException
     def before_step(self):
         self.count += len(self.learn.yb[0])
-        if self.count < self.n_acc: raise __import__('fastai.callback.core', fromlist=['x']).CancelBatchException()
+        if self.count < self.n_acc: raise CancelBatchException()
         self.count = 0
     mp.setattr(GradientAccumulation, 'after_loss', lambda self: None)
     mp.setattr(GradientAccumulation, 'before_step', before_step)
