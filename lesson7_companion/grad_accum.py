@@ -111,11 +111,11 @@ def largest_bs(learn:Learner, # a learner: its model, and the shape of its train
                opt_states:int=2, # tensors the optimizer keeps per weight (Adam 2, SGD with momentum 1)
               )->int:
     "The largest batch, a multiple of `multiple`, whose weights, gradients, optimizer state and saved activations fit in `budget` bytes"
-    shape = learn.dls.train.one_batch()[0].shape[1:]
-    learn.model.train()
-    a,b = (saved_bytes(learn.model, torch.randn(n, *shape)) for n in (multiple, 2*multiple))
+    xb = learn.dls.train.one_batch()[0]
+    model = deepcopy(learn.model).train()   # a copy: the forward passes below would move its BatchNorm statistics
+    a,b = (saved_bytes(model, torch.randn(n, *xb.shape[1:], device=xb.device)) for n in (multiple, 2*multiple))
     per = (b-a)/multiple                                           # activation bytes per image
-    fixed = (2+opt_states)*param_bytes(learn.model) + a - per*multiple   # weights, gradients, optimizer state, and what does not grow
+    fixed = (2+opt_states)*param_bytes(model) + a - per*multiple   # weights, gradients, optimizer state, and what does not grow
     bs = int((budget-fixed)//per)//multiple*multiple
     if bs < multiple: raise BadValue(f"A batch of {multiple} needs about {(fixed+per*multiple)/2**20:.0f} MB, more than the budget of {budget/2**20:.0f} MB.")
     return bs

@@ -93,7 +93,7 @@ IDEAS = [
      [("('LayerNorm', nn.LayerNorm)", "('LayerNorm', nn.BatchNorm1d)")], None),
     ('the largest batch that fits', '03_grad_accum.ipynb',
      "assert need(bs) <= budget < need(bs+8), (bs, need(bs), need(bs+8))   # the largest multiple of 8 that fits",
-     [("fixed = (2+opt_states)*param_bytes(learn.model) + a - per*multiple", "fixed = param_bytes(learn.model) + a - per*multiple")], None),
+     [("fixed = (2+opt_states)*param_bytes(model) + a - per*multiple", "fixed = param_bytes(model) + a - per*multiple")], None),
     ('a multiple of 8', '03_grad_accum.ipynb',
      "test_eq(bs % 8, 0)",
      [("bs = int((budget-fixed)//per)//multiple*multiple", "bs = int((budget-fixed)//per)")], None),
