@@ -63,7 +63,7 @@ class BadEncoding(UserError, UnicodeError): "A text file in another encoding tha
 
 # %% ../nbs/00_data.ipynb #d8b78567
 _MARKER = '.lesson7_sample.json'
-SAMPLE_VERSION = 7  # bump when the generators change, so an old sample is never taken for a new one
+SAMPLE_VERSION = 8  # bump when the generators change, so an old sample is never taken for a new one
 
 def _defaults(f, **kw):
     "The default settings of sample builder `f`, as its `params` would record them"

@@ -133,7 +133,7 @@ def train(path:str|Path=None, # a Paddy folder (default: the built-in sample)
           seed:int=42, # seed of the split and the initialisation
           out:str|Path=None, # folder for metrics.json and the other outputs of `write_run`
           cbs:list=None, # extra callbacks for training
-          aug:bool=False, # fastai's standard augmentation (lower errors, about a third slower on a CPU)
+          aug:bool=False, # fastai's standard augmentation (a new variant of every photo each epoch; about a third slower on a CPU)
          )->tuple:
     "The course's `train`: micro-batches of `bs // accum` under `GradientAccumulation(bs)`, fp16 only on CUDA; reports memory too"
     micro = check_accum(bs, accum)

@@ -50,7 +50,7 @@ def paddy_block(path:Path, # a checked Paddy competition folder
                 size:int|tuple=64, # image height (width is 3/4 of it: the photos are portrait), or (height, width)
                 valid_pct:float=0.2, # share of images held out for validation
                 seed:int=42, # seed of the random validation split
-                aug:bool=False,  # fastai's standard augmentation on the batch (lower errors, about a third slower on a CPU)
+                aug:bool=False,  # fastai's standard augmentation on the batch (a new variant of every photo each epoch; about a third slower on a CPU)
                )->DataBlock:
     "A `DataBlock` of Paddy images with one `CategoryBlock` per head in `heads`"
     _check_heads(heads)
@@ -69,7 +69,7 @@ def paddy_dls(path:str|Path=None, # a Paddy folder (default: the built-in sample
               bs:int=32, # images per batch
               valid_pct:float=0.2, # share of images held out for validation
               seed:int=42, # seed of the random validation split
-              aug:bool=False, # fastai's standard augmentation on the batch (lower errors, about a third slower on a CPU)
+              aug:bool=False, # fastai's standard augmentation on the batch (a new variant of every photo each epoch; about a third slower on a CPU)
               num_workers:int=None, # loader processes (default: none on CPU, fastai's default on a GPU)
              )->DataLoaders:
     "`DataLoaders` for the Paddy images with one label per head, checking the folder and the settings first"

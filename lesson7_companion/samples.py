@@ -147,9 +147,10 @@ def paddy_image(label:str, # the disease, whose lesions are drawn on the leaf
     lt = lt + np.where(yellower[...,None], d, -d)
     img = np.where(leaf[...,None], lt, img)
     img = img*((1 + rng.uniform(-0.25,0.25)*(xx/w-0.5) + rng.uniform(-0.25,0.25)*(yy/h-0.5))*rng.uniform(0.8,1.2))[...,None]
-    img = img*_GAIN + _SHIFT + rng.normal(0, 0.03, img.shape)
+    img = img*np.exp(rng.normal(0, 0.05, 3))                # the camera's white balance: each channel a few per cent up or down
+    img = img*_GAIN + _SHIFT + rng.normal(0, rng.uniform(0.01,0.06), img.shape)   # sensor noise, more in some photos than others
     im = Image.fromarray((img.clip(0,1)*255).astype(np.uint8))
-    if (r := rng.uniform(0,0.9)) > 0.2: im = im.filter(ImageFilter.GaussianBlur(r))
+    if (r := rng.uniform(0,1.3)) > 0.2: im = im.filter(ImageFilter.GaussianBlur(r))
     return im, mask > 0.3
 
 # %% ../nbs/00a_samples.ipynb #1a703936
