@@ -59,7 +59,7 @@ def paddy_block(path:Path, # a checked Paddy competition folder
     return DataBlock(blocks=(ImageBlock, *[CategoryBlock(vocab=sorted(df[HEAD_COLS[o]].unique())) for o in heads]), n_inp=1,
                      get_items=get_image_files, get_y=[HEAD_GETTERS[o](path) for o in heads],
                      splitter=RandomSplitter(valid_pct, seed=seed),
-                     item_tfms=Resize((2*h, 2*w) if aug else (h,w), method='squish'),  # one size for all, landscape photos too
+                     item_tfms=Resize((2*h, 2*w) if aug else (h,w), method='squish', pad_mode='zeros'),  # one size for all, landscape photos too (a squish pads by 0 pixels, and a 'zeros' pad skips reflection's copy)
                      batch_tfms=aug_transforms(size=(h,w), min_scale=0.75) if aug else None)
 
 # %% ../nbs/02_multi_target.ipynb #c3a70dc6
@@ -157,10 +157,10 @@ def paddy_learner(dls:DataLoaders, # from `paddy_dls`
                   heads:list=None, # names of the heads (default: the `heads` `dls` was built with)
                   **kwargs, # passed to `vision_learner`
                  )->Learner:
-    "A `vision_learner` (`kwargs` go to it) with one output block per head, the summed cross-entropy loss and per-head metrics; fp16 on CUDA only"
+    "A `vision_learner` (`kwargs` go to it) with one output block per head, the summed cross-entropy loss and per-head metrics; channels-last, and fp16 on CUDA only"
     loss,metrics = multi_head(dls, heads or getattr(dls, 'heads', None))
     learn = vision_learner(dls, check_arch(arch), n_out=sum(loss.sizes), loss_func=loss, metrics=metrics, pretrained=pretrained, **kwargs)
-    return learn.to_fp16() if torch.cuda.is_available() else learn
+    return learn.to_channelslast(use_amp=torch.cuda.is_available())   # fastai's ChannelsLast, plus MixedPrecision (fp16) on CUDA
 
 # %% ../nbs/02_multi_target.ipynb #87e18fd9
 def lesion_focus(learn:Learner, # a trained `paddy_learner` on the built-in sample
@@ -272,7 +272,7 @@ def bench_paddy(runs:list=None, # settings for `train_paddy`, one dict per row
     for r in runs:
         _,res = train_paddy(**{**kwargs, **r})
         st = res['settings']
-        rows.append(dict(model='disease only' if st['single'] else 'disease + variety', arch=st['arch'], size='x'.join(map(str, st['size'])),
+        rows.append(dict(model='disease only' if st['single'] else 'disease + variety', seed=st['seed'], arch=st['arch'], size='x'.join(map(str, st['size'])),
                          bs=st['bs'], epochs=st['epochs'], seconds=res['seconds'], images_per_sec=res['images_per_sec'],
                          disease_err=res['disease_err'], variety_err=res.get('variety_err', float('nan'))))
     return pd.DataFrame(rows)
