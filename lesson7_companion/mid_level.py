@@ -58,7 +58,7 @@ def mid_level_dls(dsets:Datasets, # from `paddy_datasets`
                  )->DataLoaders:
     "The same `DataLoaders` as `paddy_dls`, from `Datasets`: resizing and `ToTensor` per item, then float conversion and augmentation per batch"
     h,w = portrait_size(size)
-    dls = dsets.dataloaders(bs=bs, num_workers=0, after_item=[Resize((2*h, 2*w) if aug else (h,w), method='squish'), ToTensor],
+    dls = dsets.dataloaders(bs=bs, num_workers=0, after_item=[Resize((2*h, 2*w) if aug else (h,w), method='squish', pad_mode='zeros'), ToTensor],
                             after_batch=[IntToFloatTensor, *(aug_transforms(size=(h,w), min_scale=0.75) if aug else [])])
     dls.heads,dls.path = ['disease','variety'],dsets.path
     return dls
@@ -92,7 +92,7 @@ def bench_build(path:str|Path=None, # a Paddy folder (default: the built-in samp
     h,w = portrait_size(size)
     block = lambda: DataBlock(blocks=(ImageBlock, CategoryBlock, CategoryBlock), n_inp=1, get_items=get_image_files,
                               get_y=[parent_label, VarietyOf(path)], splitter=RandomSplitter(0.2, seed=42),
-                              item_tfms=Resize((h,w), method='squish')   # as the other two: no augmentation
+                              item_tfms=Resize((h,w), method='squish', pad_mode='zeros')   # as the other two: no augmentation
                              ).dataloaders(path/'train_images', bs=bs, num_workers=0)
     ways = {'Datasets by hand': lambda: mid_level_dls(paddy_datasets(path), size, bs), 'DataBlock': block,
             'paddy_dls': lambda: paddy_dls(path, size=size, bs=bs)}
