@@ -25,11 +25,11 @@ from fastai.vision.utils import verify_images
 __all__ = ['PADDY_LABEL_COUNTS', 'PADDY_VARIETY_COUNTS', 'PADDY_LABELS', 'PADDY_VARIETIES', 'PADDY_COLS', 'PADDY_COMPETITION',
            'PADDY_PIXEL_STATS', 'SAMPLE_VERSION', 'ML_GENRES', 'TASTE_GENRES', 'ML_100K', 'ML_RATINGS', 'data_dir',
            'UserError', 'BadValue', 'MissingPath', 'PathInTheWay', 'NotAFolder', 'NoAccess', 'NoConnection',
-           'UnknownName', 'DownloadFailed', 'BadEncoding', 'check_new_folder', 'building', 'read_csv_checked',
-           'check_paddy', 'read_ratings', 'read_items', 'check_movielens', 'load_ratings', 'scrub',
-           'kaggle_competition', 'get_paddy', 'untar_movielens', 'get_movielens', 'paddy_fidelity',
-           'movielens_fidelity', 'global_features', 'feature_baselines', 'paddy_summary', 'movielens_summary',
-           'prepare_data']
+           'UnknownName', 'DownloadFailed', 'BadEncoding', 'long_run', 'has_gpu', 'real_or_none', 'check_new_folder',
+           'building', 'read_csv_checked', 'check_paddy', 'read_ratings', 'read_items', 'check_movielens',
+           'load_ratings', 'scrub', 'kaggle_competition', 'get_paddy', 'untar_movielens', 'get_movielens',
+           'paddy_fidelity', 'movielens_fidelity', 'global_features', 'feature_baselines', 'paddy_summary',
+           'movielens_summary', 'prepare_data']
 
 # %% ../nbs/00_data.ipynb #da41cca0
 PADDY_LABEL_COUNTS = dict(bacterial_leaf_blight=479, bacterial_leaf_streak=380, bacterial_panicle_blight=337, blast=1738,
@@ -60,6 +60,30 @@ class NoConnection(UserError, ConnectionError): "A server that could not be reac
 class UnknownName(UserError, KeyError): "A name (an image, a user, a title) that the data does not have"
 class DownloadFailed(UserError, RuntimeError): "A download that started and did not finish"
 class BadEncoding(UserError, UnicodeError): "A text file in another encoding than the format's"
+
+# %% ../nbs/00_data.ipynb #c932e613
+def long_run(what:str, # what the cell does and about how long it takes, for the message
+            )->bool:
+    "Run a long cell? Yes under `nbdev-test` (whose `--flags slow` chose it) or with the environment variable `LESSON7_SLOW=1`"
+    if os.environ.get('IN_TEST') or os.environ.get('LESSON7_SLOW'): return True
+    print(f"Skipped: {what}. The docs page shows its output; to run it here, set LESSON7_SLOW=1 "
+          "(`os.environ['LESSON7_SLOW'] = '1'` in a cell above this one).")
+    return False
+
+def has_gpu(what:str, # what needs the GPU, for the message
+           )->bool:
+    "Is there a CUDA GPU for `what`? If not, say so in one line"
+    if torch.cuda.is_available(): return True
+    print(f"Skipped: {what} needs a CUDA GPU, and this machine has none (on Colab or Kaggle, choose a GPU runtime).")
+    return False
+
+def real_or_none(get, # `get_paddy` or `get_movielens`
+                 *args, **kwargs)->Path|None:
+    "The real data's folder from `get(*args, **kwargs)`, or `None` after one line saying why it is out of reach (credentials, network)"
+    try: return get(*args, **kwargs)
+    except (NoAccess, NoConnection, DownloadFailed) as e:
+        print(f"Skipped: the real data is out of reach here. {e}")
+        return None
 
 # %% ../nbs/00_data.ipynb #d8b78567
 _MARKER = '.lesson7_sample.json'
