@@ -61,7 +61,7 @@ class UnknownName(UserError, KeyError): "A name (an image, a user, a title) that
 class DownloadFailed(UserError, RuntimeError): "A download that started and did not finish"
 class BadEncoding(UserError, UnicodeError): "A text file in another encoding than the format's"
 
-# %% ../nbs/00_data.ipynb #c932e613
+# %% ../nbs/00_data.ipynb #d9a86308
 def long_run(what:str, # what the cell does and about how long it takes, for the message
             )->bool:
     "Run a long cell? Yes under `nbdev-test` (whose `--flags slow` chose it) or with the environment variable `LESSON7_SLOW=1`"
@@ -78,8 +78,10 @@ def has_gpu(what:str, # what needs the GPU, for the message
     return False
 
 def real_or_none(get, # `get_paddy` or `get_movielens`
-                 *args, **kwargs)->Path|None:
-    "The real data's folder from `get(*args, **kwargs)`, or `None` after one line saying why it is out of reach (credentials, network)"
+                 *args, # for `get`: its source, such as `'kaggle'`
+                 **kwargs, # for `get`, such as `path`
+                )->Path|None:
+    "The real data's folder that `get` returns for `args` and `kwargs`, or `None` after one line saying why it is out of reach"
     try: return get(*args, **kwargs)
     except (NoAccess, NoConnection, DownloadFailed) as e:
         print(f"Skipped: the real data is out of reach here. {e}")

@@ -57,3 +57,11 @@ def zip_of(folder):
         for p in sorted(Path(folder).rglob('*')):
             if p.is_file() and not p.name.startswith('.') and 'lesion_masks' not in p.relative_to(folder).parts: z.write(p, p.relative_to(folder))
     return buf.getvalue()
+
+# The second tier: proofs that take long (every idea broken and its check seen failing, claims over many runs, a student's
+# Run All of every notebook). `pytest` leaves them out (pyproject's addopts); `pytest -m proof` runs them, and .ci/run does both.
+PROOFS = {'test_ideas.py', 'test_run_all.py'}
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in PROOFS: item.add_marker(pytest.mark.proof)
