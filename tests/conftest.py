@@ -59,8 +59,9 @@ def zip_of(folder):
     return buf.getvalue()
 
 # The second tier: proofs that take long (every idea broken and its check seen failing, claims over many runs, a student's
-# Run All of every notebook). `pytest` leaves them out (pyproject's addopts); `pytest -m proof` runs them, and .ci/run does both.
-PROOFS = {'test_ideas.py', 'test_run_all.py'}
+# Run All of every notebook, real processes under the launchers). `pytest` leaves them out (pyproject's addopts);
+# `pytest -m proof` runs them, and .ci/run does both.
+PROOFS = {'test_ideas.py', 'test_run_all.py', 'test_parallel.py'}
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
