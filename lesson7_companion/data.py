@@ -6,6 +6,7 @@ Docs: https://lesson7.github.io/lesson7-companion/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #c6d15d3d
 from __future__ import annotations
+import lesson7_companion   # first: its __init__ filters the warning fastai's import gives (this notebook runs outside the package)
 import json, os, inspect, io, shutil, tempfile, zipfile, hashlib
 from contextlib import contextmanager
 from contextlib import redirect_stdout, redirect_stderr

@@ -17,8 +17,8 @@ from nbdev.processors import mk_cell
 from .data import PathInTheWay
 
 # %% auto #0
-__all__ = ['BADGE', 'QUARTO_ONLY', 'abs_links', 'nb2md', 'readme', 'is_lesson', 'colab_url', 'colab_badge', 'stage_site',
-           'build_docs']
+__all__ = ['BADGE', 'QUARTO_ONLY', 'abs_links', 'nb2md', 'readme', 'is_lesson', 'colab_url', 'colab_badge', 'math_url',
+           'local_katex', 'stage_site', 'build_docs']
 
 # %% ../nbs/90_docs.ipynb #561e0d8d
 def _outputs_md(outputs):
@@ -85,6 +85,26 @@ class colab_badge(Processor):
         self.nb.cells.insert(at, mk_cell(f"[![Open in Colab]({BADGE})]({colab_url(p)})", 'markdown'))
 
 # %% ../nbs/90_docs.ipynb #04d37fe5
+def math_url(cfg=None, # nbdev's config (default: this project's)
+            )->str|None:
+    "Where `_quarto.yml` says KaTeX is (`format.html.html-math-method.url`), or None when it says nothing"
+    cfg = cfg or get_config()
+    m = nested_idx(yaml.safe_load((cfg.nbs_path/'_quarto.yml').read_text()), 'format', 'html', 'html-math-method')
+    return m.get('url') if isinstance(m, dict) else None
+
+def local_katex(site:str|Path, # a site built by smalldocs
+                url:str='katex/', # the site's copy of KaTeX, relative to the site's root
+               )->list: # the pages changed
+    "Make each page of `site` load KaTeX from its copy at `url` instead of smalldocs' CDN, so formulas render offline"
+    from smalldocs.layout import KATEX
+    site,out = Path(site),[]
+    if not (site/url/'katex.min.js').exists(): raise FileNotFoundError(f"{site/url} has no katex.min.js: list {url} in `resources` of _quarto.yml.")
+    for p in sorted(site.rglob('*.html')):
+        if KATEX not in (html := p.read_text()): continue
+        up = '../' * (len(p.relative_to(site).parts) - 1)   # a page in a subfolder reaches the root through ..
+        p.write_text(html.replace(KATEX + '/', up + url.rstrip('/') + '/')); out.append(p.relative_to(site).as_posix())
+    return out
+
 def _front_matter(nb): 
     c = first(read_nb(nb).cells, lambda c: c.cell_type == 'raw' and c.source.startswith('---'))
     return _fm(c.source) if c else {}
@@ -107,7 +127,8 @@ def stage_site(proc:str|Path, # nbdev's processed folder (`_proc`)
 
 # %% ../nbs/90_docs.ipynb #c94d5fa9
 QUARTO_ONLY = ('unknown key format-links', 'format commonmark is not built', 'format.html.keep-md is ignored',
-               'output-file is not read by smalldocs')   # Quarto options smalldocs skips; `stage_site` handles output-file
+               'output-file is not read by smalldocs', 'format.html.html-math-method is ignored')
+# Quarto options smalldocs skips; `stage_site` handles output-file, and `local_katex` the url of html-math-method
 
 def build_docs(dest:str|Path=None, # where to write the site (default: `_docs` beside `pyproject.toml`)
                quiet:bool=True, # print only smalldocs' warnings and errors
@@ -123,6 +144,7 @@ def build_docs(dest:str|Path=None, # where to write the site (default: `_docs` b
     with tempfile.TemporaryDirectory() as tmp:
         stage_site(proc, Path(tmp)/'site')
         site = build(Path(tmp)/'site', quiet=quiet)
+        if (url := math_url(cfg)) and not url.startswith(('http:', 'https:', '//')): local_katex(site.out, url)
         if dest.exists(): shutil.rmtree(dest)
         shutil.move(str(site.out), dest)
     return dest, [w for w in site.warnings if not any(q in w for q in QUARTO_ONLY)]

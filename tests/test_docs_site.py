@@ -1,5 +1,6 @@
-"""The docs site builds without Quarto (`build_docs`, as `lesson7-docs` does) and works in a real browser: headless Chromium
-opens every page of the sidebar. Screenshots go to runs/test_docs_site/."""
+"""The docs site builds without Quarto (`build_docs`, as `lesson7-docs` does) and works in a real browser: headless Chromium,
+offline, opens every page of the sidebar and sees what a reader sees (formulas drawn, tables legible, no warnings in outputs).
+Screenshots go to runs/test_docs_site/."""
 import functools, importlib, inspect, json, os, re, shutil, threading, time
 from html import unescape
 from html.parser import HTMLParser
@@ -125,6 +126,46 @@ def test_lesson_page_shows_a_plot_and_a_colab_badge(site, server, browser, nb, p
     badge = browser.execute_script("""const a = document.querySelector('main a[href^="https://colab.research.google.com/github/"]');
         return a ? [a.href, a.querySelector('img') ? a.querySelector('img').naturalWidth : 0] : null""")
     assert badge and badge[0].endswith(f'/nbs/{nb}') and badge[1] > 0, f'{page}: no Open in Colab badge ({badge})'
+
+def _on_each_page(browser, server, js):
+    "Run `js` on each page of the sidebar: {page: what it returns}"
+    out = {}
+    for nb, page, title in SIDEBAR:
+        _open(browser, server + page)
+        out[page] = browser.execute_script(js)
+    return out
+
+def test_output_tables_are_padded_right_aligned_and_fit(site, server, browser):
+    "A DataFrame's cells have room around them and numbers line up at the right; fastai's training table fits the text column"
+    got = _on_each_page(browser, server, """
+        const cells = [...document.querySelectorAll('main table.dataframe td')].map(td => { const s = getComputedStyle(td);
+            return [parseFloat(s.paddingLeft), parseFloat(s.paddingRight), s.textAlign, td.innerText.slice(0, 20)]; });
+        const logs = [...document.querySelectorAll('main table.fastprogress')].filter(t => t.rows.length > 1)
+            .map(t => [t.parentElement.scrollWidth, t.parentElement.clientWidth, t.rows[0].innerText.slice(0, 40)]);
+        return [cells, logs];""")
+    problems = [f'{page}: a DataFrame cell ({txt!r}) with padding {l}px / {r}px, aligned {a}' for page, (cells, _) in got.items()
+                for l, r, a, txt in cells if min(l, r) < 4 or a != 'right']
+    problems += [f'{page}: a training table {w}px wide in a {cw}px column ({head!r})' for page, (_, logs) in got.items()
+                 for w, cw, head in logs if w > cw + 1]
+    assert sum(len(c) for c, _ in got.values()) > 100 and any(l for _, l in got.values()), got   # the pages do show such tables
+    assert not problems, '\n'.join(problems[:20])
+
+def test_formulas_render_offline(site, server, browser):
+    "Every formula is drawn by the site's own KaTeX (the browser is offline): none is left as its TeX source"
+    got = _on_each_page(browser, server, """
+        const maths = [...document.querySelectorAll('main .math')];
+        return [maths.length, maths.filter(m => !m.querySelector('.katex')).map(m => m.innerText.slice(0, 40))];""")
+    problems = [f'{page}: {len(raw)} of {n} formulas left as TeX, such as {raw[:2]}' for page, (n, raw) in got.items() if raw]
+    assert got['cross_entropy.html'][0] >= 10, got['cross_entropy.html']   # the cross-entropy lesson is written in formulas
+    assert not problems, '\n'.join(problems)
+
+def test_no_saved_output_shows_a_warning(site, server, browser):
+    "A warning in a saved output (with the temporary path of the kernel that ran it) alarms a reader and helps no one: fix or filter it"
+    got = _on_each_page(browser, server, """
+        return [...document.querySelectorAll('main .cell-output')].map(o => o.innerText).filter(t => t.includes('Warning'))
+               .map(t => t.split('\\n').find(l => l.includes('Warning')).slice(0, 160));""")
+    problems = [f'{page}: {line}' for page, lines in got.items() for line in lines]
+    assert not problems, '\n'.join(problems)
 
 def _search(browser, word):
     "Type `word` into the search box and return the links of the results shown for it"
