@@ -66,3 +66,12 @@ PROOFS = {'test_ideas.py', 'test_run_all.py', 'test_parallel.py'}
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name in PROOFS: item.add_marker(pytest.mark.proof)
+
+def pytest_terminal_summary(terminalreporter):
+    "The seconds each notebook's Run All took (tests/test_run_all.py), as a table"
+    reps = [r for k in ('passed', 'failed') for r in terminalreporter.stats.get(k, []) if getattr(r, 'when', '') == 'call']
+    rows = [(r.nodeid.split('[')[-1].rstrip(']'), v) for r in reps for k,v in r.user_properties if k == 'run_all_seconds']
+    if not rows: return
+    terminalreporter.write_sep('-', "a student's Run All, seconds a notebook")
+    for nb,secs in sorted(rows): terminalreporter.write_line(f'{nb:<32}{secs:>8.1f}')
+    terminalreporter.write_line(f"{'all':<32}{sum(s for _,s in rows):>8.1f}")
