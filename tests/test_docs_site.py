@@ -127,44 +127,43 @@ def test_lesson_page_shows_a_plot_and_a_colab_badge(site, server, browser, nb, p
         return a ? [a.href, a.querySelector('img') ? a.querySelector('img').naturalWidth : 0] : null""")
     assert badge and badge[0].endswith(f'/nbs/{nb}') and badge[1] > 0, f'{page}: no Open in Colab badge ({badge})'
 
-def _on_each_page(browser, server, js):
-    "Run `js` on each page of the sidebar: {page: what it returns}"
+@pytest.fixture(scope='module')
+def seen(site, server, browser):
+    "What a reader sees on each page of the sidebar, read once for the three tests below: {page: dict}"
+    js = """const cs = s => [...document.querySelectorAll(s)];
+        const maths = cs('main .math');
+        return {
+          cells: cs('main table.dataframe td').map(td => { const s = getComputedStyle(td);
+                 return [parseFloat(s.paddingLeft), parseFloat(s.paddingRight), s.textAlign, td.innerText.slice(0, 20)]; }),
+          logs: cs('main table.fastprogress').filter(t => t.rows.length > 1)
+                 .map(t => [t.parentElement.scrollWidth, t.parentElement.clientWidth, t.rows[0].innerText.slice(0, 40)]),
+          maths: maths.length, tex: maths.filter(m => !m.querySelector('.katex')).map(m => m.innerText.slice(0, 40)),
+          warnings: cs('main .cell-output').map(o => o.innerText).filter(t => t.includes('Warning'))
+                 .map(t => t.split('\\n').find(l => l.includes('Warning')).slice(0, 160))};"""
     out = {}
     for nb, page, title in SIDEBAR:
         _open(browser, server + page)
         out[page] = browser.execute_script(js)
     return out
 
-def test_output_tables_are_padded_right_aligned_and_fit(site, server, browser):
+def test_output_tables_are_padded_right_aligned_and_fit(seen):
     "A DataFrame's cells have room around them and numbers line up at the right; fastai's training table fits the text column"
-    got = _on_each_page(browser, server, """
-        const cells = [...document.querySelectorAll('main table.dataframe td')].map(td => { const s = getComputedStyle(td);
-            return [parseFloat(s.paddingLeft), parseFloat(s.paddingRight), s.textAlign, td.innerText.slice(0, 20)]; });
-        const logs = [...document.querySelectorAll('main table.fastprogress')].filter(t => t.rows.length > 1)
-            .map(t => [t.parentElement.scrollWidth, t.parentElement.clientWidth, t.rows[0].innerText.slice(0, 40)]);
-        return [cells, logs];""")
-    problems = [f'{page}: a DataFrame cell ({txt!r}) with padding {l}px / {r}px, aligned {a}' for page, (cells, _) in got.items()
-                for l, r, a, txt in cells if min(l, r) < 4 or a != 'right']
-    problems += [f'{page}: a training table {w}px wide in a {cw}px column ({head!r})' for page, (_, logs) in got.items()
-                 for w, cw, head in logs if w > cw + 1]
-    assert sum(len(c) for c, _ in got.values()) > 100 and any(l for _, l in got.values()), got   # the pages do show such tables
+    assert sum(len(o['cells']) for o in seen.values()) > 100 and any(o['logs'] for o in seen.values())   # the pages do show such tables
+    problems = [f'{page}: a DataFrame cell ({txt!r}) with padding {l}px / {r}px, aligned {a}' for page, o in seen.items()
+                for l, r, a, txt in o['cells'] if min(l, r) < 4 or a != 'right']
+    problems += [f'{page}: a training table {w}px wide in a {cw}px column ({head!r})' for page, o in seen.items()
+                 for w, cw, head in o['logs'] if w > cw + 1]
     assert not problems, '\n'.join(problems[:20])
 
-def test_formulas_render_offline(site, server, browser):
+def test_formulas_render_offline(seen):
     "Every formula is drawn by the site's own KaTeX (the browser is offline): none is left as its TeX source"
-    got = _on_each_page(browser, server, """
-        const maths = [...document.querySelectorAll('main .math')];
-        return [maths.length, maths.filter(m => !m.querySelector('.katex')).map(m => m.innerText.slice(0, 40))];""")
-    problems = [f'{page}: {len(raw)} of {n} formulas left as TeX, such as {raw[:2]}' for page, (n, raw) in got.items() if raw]
-    assert got['cross_entropy.html'][0] >= 10, got['cross_entropy.html']   # the cross-entropy lesson is written in formulas
+    assert seen['cross_entropy.html']['maths'] >= 10, seen['cross_entropy.html']   # the cross-entropy lesson is written in formulas
+    problems = [f"{page}: {len(o['tex'])} of {o['maths']} formulas left as TeX, such as {o['tex'][:2]}" for page, o in seen.items() if o['tex']]
     assert not problems, '\n'.join(problems)
 
-def test_no_saved_output_shows_a_warning(site, server, browser):
+def test_no_saved_output_shows_a_warning(seen):
     "A warning in a saved output (with the temporary path of the kernel that ran it) alarms a reader and helps no one: fix or filter it"
-    got = _on_each_page(browser, server, """
-        return [...document.querySelectorAll('main .cell-output')].map(o => o.innerText).filter(t => t.includes('Warning'))
-               .map(t => t.split('\\n').find(l => l.includes('Warning')).slice(0, 160));""")
-    problems = [f'{page}: {line}' for page, lines in got.items() for line in lines]
+    problems = [f'{page}: {line}' for page, o in seen.items() for line in o['warnings']]
     assert not problems, '\n'.join(problems)
 
 def _search(browser, word):
