@@ -6,7 +6,7 @@ Docs: https://lesson7.github.io/lesson7-companion/cli.html.md"""
 
 # %% ../nbs/95_cli.ipynb #d6c989b1
 from __future__ import annotations
-import json, os, sys, errno, math, inspect
+import json, os, sys, errno, math, inspect, argparse
 from contextlib import contextmanager
 import torch
 from fastcore.all import *
@@ -16,26 +16,36 @@ from .grad_accum import check_accum, train, bench_accum
 from .data_parallel import train_parallel, check_devices, check_world, torchrun
 import shutil, tempfile
 import pandas as pd
-from fastai.torch_core import rank_distrib
+from fastai.torch_core import rank_distrib, num_distrib
+from fastai.callback.core import Callback
 from .collab_interpret import train_collab, bench_collab
 from .tour import tour
 from .docs import build_docs, readme
 
 # %% auto #0
-__all__ = ['user_errors', 'check_options', 'check_micro', 'check_out', 'lesson7_data', 'lesson7_paddy', 'lesson7_accum_bench',
-           'lesson7_paddy_bench', 'lesson7_parallel_bench', 'lesson7_collab', 'lesson7_collab_bench', 'lesson7_tour',
-           'lesson7_readme', 'lesson7_docs']
+__all__ = ['as_typed', 'user_errors', 'check_options', 'check_micro', 'check_out', 'Diverged', 'StopIfDiverged',
+           'weights_reachable', 'check_project', 'one_process_note', 'lesson7_data', 'lesson7_paddy',
+           'lesson7_accum_bench', 'lesson7_paddy_bench', 'lesson7_parallel_bench', 'lesson7_collab',
+           'lesson7_collab_bench', 'lesson7_tour', 'lesson7_readme', 'lesson7_docs']
 
 # %% ../nbs/95_cli.ipynb #d654dce3
 _CANNOT_WRITE = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM}   # full, read-only, over quota, not allowed
+_AS_TYPED = {"`get_paddy('kaggle')`": "`lesson7-data paddy --source kaggle`", "`get_paddy()`": "`lesson7-data paddy`",
+             "`get_movielens('ml-100k')`": "`lesson7-data movielens --source ml-100k`", "`get_movielens()`": "`lesson7-data movielens`"}
+
+def as_typed(msg:str)->str:
+    "`msg` with the lesson functions' Python calls replaced by the commands that do the same, for a message a command prints"
+    for k,v in _AS_TYPED.items(): msg = msg.replace(k, v)
+    return msg
 
 @contextmanager
 def user_errors(prog:str): # the command's name, put before each message
     "Turn what a user can fix into one line on stderr and exit status 2, with credentials scrubbed; Ctrl-C into one line and status 130"
     def _fail(msg, code=2, every_rank=False):   # under a launcher, a message every process would print comes from rank 0 alone
-        if every_rank or not rank_distrib(): print(f"{prog}: {scrub(str(msg))}", file=sys.stderr)
+        if every_rank or not rank_distrib(): print(f"{prog}: {as_typed(scrub(str(msg)))}", file=sys.stderr)
         sys.exit(code)
     try: yield
+    except Terminated: _fail("stopped (SIGTERM); nothing half-written was kept.", 143)
     except KeyboardInterrupt: _fail("interrupted.", 130)
     except torch.OutOfMemoryError: _fail("error: out of GPU memory. Try a smaller --bs (lesson7-paddy: or a larger --accum, which splits each batch into micro-batches).", every_rank=True)
     except UserError as e: _fail(f"error: {e}", every_rank=getattr(e, 'every_rank', False))
@@ -54,6 +64,7 @@ def check_options(**opts, # option name and value: `epochs=8, lr=3e-3`, ...
             ok = math.isfinite(v) and (v > 0 if k == 'lr' else v >= 0)
             if not ok: raise BadValue(f"{flag} must be a {'positive' if k == 'lr' else 'non-negative'} finite number, not {v}.")
         elif not isinstance(v, int) or v < 1: raise BadValue(f"{flag} must be a whole number of at least 1, not {v}.")
+        elif k == 'size' and v < 2: raise BadValue(f"{flag} must be at least 2, not {v}: the width is 3/4 of it, and an image needs one pixel.")
 
 def check_micro(bs:int, # the effective batch size
                 accum:int=1, # micro-batches per step
@@ -65,9 +76,13 @@ def check_micro(bs:int, # the effective batch size
 
 def check_out(out:str, # the folder a command will write
               what:str='a run folder', # what goes there, for the message
+              data:str|Path=None, # the data folder the command reads, which `out` must not be inside
              )->Path:
-    "`check_new_folder`, and that `out` can be created: the nearest folder of it that exists is writable"
+    "`check_new_folder`, that `out` is not inside `data`, and that it can be created: the nearest folder of it that exists is writable"
     out = check_new_folder(out, what)
+    if data is not None and out.resolve().is_relative_to(Path(data).expanduser().resolve()):
+        raise BadValue(f"--out {out} is inside the data folder {data} that this run reads; its files would become part of the data. "
+                       "Choose a folder outside it.")
     p = out.absolute()
     while not p.exists(): p = p.parent
     if not os.access(p, os.W_OK):
@@ -90,6 +105,58 @@ def _delegates(to, but:list):
 def _settings(f, kwargs:dict)->dict:
     "The settings `f` runs with when a command passes it `kwargs`: its defaults, updated by them"
     return {k:p.default for k,p in inspect.signature(f).parameters.items() if p.default is not inspect.Parameter.empty} | kwargs
+
+class Diverged(UserError, FloatingPointError):
+    "A training whose loss stopped being a number"
+    def __init__(self, msg): super().__init__(msg); self.msg = msg
+    def __str__(self): return self.msg   # fastai puts the callback's name before `args[0]` of what a callback raises
+
+class StopIfDiverged(Callback):
+    "Stop training with a `Diverged` error, naming `flag`, as soon as the loss is NaN or infinite: nothing after it would mean anything"
+    def __init__(self, flag:str='--lr'): self.flag = flag
+    def after_loss(self):
+        if torch.isfinite(self.loss).all(): return   # the validation loss too: one step can leave the weights NaN
+        raise Diverged(f"the training diverged: the {'training' if self.training else 'validation'} loss became {float(self.loss.float().mean())} "
+                       f"in epoch {self.epoch+1}, at a learning rate of "
+                       f"{self.opt.hypers[-1]['lr']:.3g}. Try a smaller {self.flag}; nothing was written.")
+
+def _hub_name(arch:str)->str:
+    "Where `arch`'s pretrained weights come from: timm's name of them on the Hugging Face Hub"
+    import timm
+    cfg = timm.models.get_pretrained_cfg(arch)
+    return getattr(cfg, 'hf_hub_id', None) or arch
+
+@contextmanager
+def weights_reachable(arch:str): # the timm model whose pretrained weights are fetched inside the block
+    "Turn the Hugging Face Hub's 'not in the cache and no network' into one line that says how to get `arch`'s weights"
+    from huggingface_hub.errors import LocalEntryNotFoundError
+    try: yield
+    except LocalEntryNotFoundError:
+        from huggingface_hub.constants import HF_HUB_CACHE
+        hub = _hub_name(arch)
+        raise NoConnection(f"the pretrained weights of {arch} cannot be downloaded: the Hugging Face Hub is out of reach (no network?) and they are "
+                           f"not in {HF_HUB_CACHE}. Where there is a network, run `hf download {hub}` (or `lesson7-paddy --pretrained --arch {arch}` "
+                           f"once) and copy that cache folder here; or train without --pretrained.") from None
+
+def check_project(prog:str): # the command, for the message
+    "Refuse to run `prog` outside an nbdev project: it reads the project's pyproject.toml and notebooks"
+    from nbdev.config import get_config
+    if not get_config().config_file.exists():
+        raise MissingPath(f"{Path.cwd()} is not inside an nbdev project (no pyproject.toml with [tool.nbdev] here or above): "
+                          f"run {prog} from the project's folder, such as a clone of lesson7-companion.")
+
+def _usage_error(self, message):
+    "argparse's `error` under a launcher: one line, from rank 0 alone (every process parses the same command line)"
+    if not rank_distrib(): print(f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)", file=sys.stderr)
+    sys.exit(2)
+if num_distrib() > 1: argparse.ArgumentParser.error = _usage_error   # this process was started by torchrun or accelerate
+
+def one_process_note(prog:str): # the command, for the message
+    "Say in one line when `accelerate launch --num_processes N` started one process: without GPUs it starts N only with --multi_gpu"
+    e = os.environ
+    if 'ACCELERATE_MIXED_PRECISION' in e and 'MASTER_PORT' in e and 'WORLD_SIZE' not in e and not rank_distrib():   # accelerate's one-process launcher, told of several
+        print(f"{prog}: note: accelerate started one process, not the several asked for: on a machine without GPUs it starts "
+              f"several only with --multi_gpu (`accelerate launch --multi_gpu --num_processes 2 $(which {prog}) ...`).", file=sys.stderr)
 
 # %% ../nbs/95_cli.ipynb #b8733548
 _Dataset = str_enum('Dataset', 'paddy', 'movielens')
@@ -120,8 +187,10 @@ def lesson7_paddy(path:str=None, # a Paddy competition folder (default: the buil
     with user_errors('lesson7-paddy'):
         o = _settings(train_parallel, kwargs)
         check_options(epochs=o['epochs'], size=size, bs=o['bs'], accum=o['accum'], lr=o['lr'], timeout=o['timeout'])
-        check_micro(o['bs'], o['accum']); check_arch(o['arch']); check_out(out)
-        _,res = train_parallel(path, size=size, finetune=pretrained, out=out, **kwargs)
+        check_micro(o['bs'], o['accum']); check_arch(o['arch']); check_out(out, data=path or data_dir())
+        one_process_note('lesson7-paddy')
+        with weights_reachable(o['arch']):
+            _,res = train_parallel(path, size=size, finetune=pretrained, out=out, cbs=[StopIfDiverged()], **kwargs)
         if not rank_distrib(): print(json.dumps({k:v for k,v in res.items() if k not in ('history','settings')}))
 
 @call_parse
@@ -206,7 +275,7 @@ def lesson7_collab(path:str=None,  # a MovieLens folder with u.data and u.item (
     with user_errors('lesson7-collab'):
         o = _settings(train_collab, kwargs)
         check_options(**{k:o[k] for k in ('n_factors', 'wd', 'epochs', 'lr', 'bs')})
-        check_out(out)
+        check_out(out, data=path or data_dir())
         _,res = train_collab(path or get_movielens(source), model=model, out=out, **kwargs)
         print(json.dumps({k:v for k,v in res.items() if k not in ('history','settings')}))
 
@@ -235,13 +304,14 @@ def lesson7_tour(out:str='runs/tour', # folder for the summary table, each run's
 @call_parse
 def lesson7_readme():
     "Write README.md from nbs/index.ipynb (what `nbdev-readme` does, without Quarto)"
-    with user_errors('lesson7-readme'): readme()
+    with user_errors('lesson7-readme'): check_project('lesson7-readme'); readme()
 
 @call_parse
 def lesson7_docs(dest:str=None, # where to write the site (default: _docs beside pyproject.toml)
                 ):
     "Build the docs site into _docs/ without Quarto (nbdev-proc-nbs, then smalldocs); exit 1 on a broken link or other warning"
     with user_errors('lesson7-docs'):
+        check_project('lesson7-docs')
         out,warns = build_docs(dest)
         print(f"wrote {len(list(out.glob('*.html')))} pages to {out}; open {out/'index.html'}, or serve it: python -m http.server -d {out}")
         for w in warns: print(f"lesson7-docs: warning: {w}", file=sys.stderr)

@@ -27,7 +27,7 @@ __all__ = ['PADDY_LABEL_COUNTS', 'PADDY_VARIETY_COUNTS', 'PADDY_LABELS', 'PADDY_
            'PADDY_PIXEL_STATS', 'SAMPLE_VERSION', 'ML_GENRES', 'TASTE_GENRES', 'ML_100K', 'ML_RATINGS', 'data_dir',
            'UserError', 'BadValue', 'MissingPath', 'PathInTheWay', 'NotAFolder', 'NoAccess', 'NoConnection',
            'UnknownName', 'DownloadFailed', 'BadEncoding', 'long_run', 'has_gpu', 'real_or_none', 'check_new_folder',
-           'building', 'read_csv_checked', 'check_paddy', 'read_ratings', 'read_items', 'check_movielens',
+           'Terminated', 'building', 'read_csv_checked', 'check_paddy', 'read_ratings', 'read_items', 'check_movielens',
            'load_ratings', 'scrub', 'kaggle_competition', 'get_paddy', 'untar_movielens', 'get_movielens',
            'paddy_fidelity', 'movielens_fidelity', 'global_features', 'feature_baselines', 'paddy_summary',
            'movielens_summary', 'prepare_data']
@@ -43,9 +43,20 @@ PADDY_COMPETITION = 'paddy-disease-classification'
 PADDY_PIXEL_STATS = dict(mean=[0.497, 0.588, 0.230], std=[0.233, 0.233, 0.190])  # the real images, channels R, G, B, scale 0-1
 
 # %% ../nbs/00_data.ipynb #bcce6aef
+import configparser
+
+def _fastai_path(folder:str)->Path:
+    "fastai's `fastai_path(folder)`, or one line saying what is wrong with fastai's settings folder (`FASTAI_HOME`)"
+    try: return fastai_path(folder)
+    except (OSError, configparser.Error, KeyError) as e:
+        home = Path(os.environ.get('FASTAI_HOME', '~/.fastai')).expanduser()
+        if home.exists() and not home.is_dir(): why = f"is a file; fastai keeps its config.ini and data in a folder there"
+        else: why = f"has a config.ini fastai cannot read ({type(e).__name__}: {str(e).splitlines()[0][:120]}); fix it or delete it, and fastai writes a new one"
+        raise BadValue(f"fastai's settings folder {home} (FASTAI_HOME, or ~/.fastai when unset) {why}. Point FASTAI_HOME at a folder.") from None
+
 def data_dir()->Path:
     "fastai's data folder (`~/.fastai/data`, or under `FASTAI_HOME`), where datasets go by default"
-    return fastai_path('data')
+    return _fastai_path('data')
 
 # %% ../nbs/00_data.ipynb #2b0814a8
 class UserError(CliError):
@@ -89,6 +100,7 @@ def real_or_none(get, # `get_paddy` or `get_movielens`
         return None
 
 # %% ../nbs/00_data.ipynb #d8b78567
+import errno, signal, threading
 _MARKER = '.lesson7_sample.json'
 SAMPLE_VERSION = 8  # bump when the generators change, so an old sample is never taken for a new one
 
@@ -106,29 +118,60 @@ def _sample_dest(dest, name, params, defaults):
 def check_new_folder(dest:str|Path, # a folder about to be written
                      what:str='a new folder', # what would be written there, for the message
                     )->Path:
-    "`dest` as a `Path` if writing it can lose nothing: it does not exist yet, or is an empty folder (not a link)"
+    "`dest` as a `Path` if writing it can lose nothing: it does not exist yet, or is an empty folder (not a link or a mount point)"
     dest = Path(dest).expanduser()
+    if f := next((p for p in dest.absolute().parents if p.exists() and not p.is_dir()), None):
+        raise NotAFolder(f"{dest} cannot be created: {f} is a file, not a folder. Pass a folder that is not inside a file.")
     if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or any(dest.iterdir()))):
         kind = 'a link' if dest.is_symlink() else 'a file' if not dest.is_dir() else 'a folder with files in it'
         raise PathInTheWay(f"{dest} is {kind}, not {what}; it was left untouched. Pass a new or empty folder.")
+    if os.path.ismount(dest):   # another file system's root: it cannot be swapped for a folder in one step
+        raise PathInTheWay(f"{dest} is a mount point, not {what}; it was left untouched. Pass a folder inside it, such as {dest/'run'}.")
     return dest
+
+class Terminated(KeyboardInterrupt): "SIGTERM (sent by `kill`, `timeout` and container stops), raised so that the clean-up of Ctrl-C runs"
+
+@contextmanager
+def _term_raises():
+    "Within the block, SIGTERM raises `Terminated` instead of ending the process at once (main thread, default handler only)"
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL: yield; return
+    def _raise(*_): raise Terminated()
+    signal.signal(signal.SIGTERM, _raise)
+    try: yield
+    finally: signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+def _new_mode(dest:Path)->int:
+    "The permission bits `dest` gets: an empty folder's own, or what `mkdir` gives a new one under the umask"
+    if dest.is_dir(): return dest.stat().st_mode & 0o7777
+    um = os.umask(0); os.umask(um)
+    return 0o777 & ~um
 
 @contextmanager
 def building(dest:str|Path, # the folder to create: new, or an empty folder
              what:str='a new folder', # what is built there, for the message if `dest` is taken
             ):
-    "A hidden folder beside `dest` to build in, renamed to `dest` in one step when the block ends well and deleted when it fails"
+    "A hidden folder beside `dest` to build in, renamed to `dest` in one step when the block ends well and deleted when it fails or is stopped"
     dest = check_new_folder(dest, what)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}-partial-', dir=dest.parent))
-    try:
-        yield tmp
-        if dest.exists(): dest.rmdir()   # an empty folder (checked above); `rmdir` refuses anything else
-        tmp.rename(dest)                 # one step: `dest` is complete or absent, never half-written
-    except OSError as e:
-        if e.filename is None: e.filename = str(dest)   # a write through a file object (a plot, a pickle) names no file: say where
-        raise
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+    with _term_raises():   # SIGTERM, like Ctrl-C, reaches the `finally` below
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}-partial-', dir=dest.parent))
+        try:
+            os.chmod(tmp, _new_mode(dest))   # `mkdtemp` makes it private: give it the permissions `dest` has, or would have
+            yield tmp
+            try:
+                if dest.exists(): dest.rmdir()   # an empty folder (checked above); `rmdir` refuses anything else
+                tmp.rename(dest)                 # one step: `dest` is complete or absent, never half-written
+            except OSError as e:
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST): raise
+                raise PathInTheWay(f"{dest} was written by someone else while this was built (another run using it, or one that just "
+                                   "finished); it was left untouched, and nothing of this one was kept. Pass another folder.") from None
+        except OSError as e:
+            if e.filename is None: e.filename = str(dest)   # a write through a file object (a plot, a pickle) names no file: say where
+            raise
+        except RuntimeError as e:   # torch writes a model through its own C++ writer, whose failure names no errno
+            if 'inline_container' not in str(e) or shutil.disk_usage(tmp).free > 2**20: raise
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dest)) from None
+        finally: shutil.rmtree(tmp, ignore_errors=True)
 
 def _build_once(dest:Path, params:dict, build)->Path:
     "Build a sample into `dest` with `build(tmp)` unless it is there already; never overwrite anything else"
@@ -166,6 +209,7 @@ def read_csv_checked(fn:Path, # csv file to read
                     )->pd.DataFrame:
     "Read `fn` with pandas (`kwargs` go to `pd.read_csv`), or raise one readable error naming the file and what is wrong with it"
     fn = Path(fn)
+    if fn.is_dir(): raise BadValue(f"{fn} is a folder, not a CSV file.")
     if not fn.is_file(): raise MissingPath(f"{fn} does not exist.")
     try: df = pd.read_csv(fn, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
@@ -184,6 +228,7 @@ def check_paddy(path:str|Path, # a Paddy competition folder
     if not path.is_dir(): raise MissingPath(f"{path} is not a folder. {hint}")
     if not (path/'train.csv').is_file(): raise MissingPath(f"{path} has no train.csv, so it is not a Paddy competition folder. {hint}")
     df = read_csv_checked(path/'train.csv', PADDY_COLS, dtype={'image_id':str, 'label':str, 'variety':str})
+    if df.empty: raise BadValue(f"{path/'train.csv'} has a header but no rows: it lists no images. {hint}")
     if df[PADDY_COLS[:3]].isna().any().any(): raise BadValue(f"{path/'train.csv'} has empty cells in rows {_some(np.where(df[PADDY_COLS[:3]].isna().any(axis=1))[0]+2)}; every image needs an image_id, label and variety.")
     dup = df.image_id[df.image_id.duplicated()]
     if len(dup): raise BadValue(f"{path/'train.csv'} lists {_some(dup)} more than once; each image_id must appear once.")
@@ -259,7 +304,14 @@ def read_items(path:str|Path, # an ml-100k folder, or its u.item file
     if bad := [i+1 for i,l in enumerate(lines) if l and l.count('|') != 23]:
         raise BadValue(f"{fn} line(s) {_some(bad)} do not have the 24 pipe-separated fields of u.item (id, title, dates, URL, 19 genres).")
     df = pd.read_csv(io.StringIO('\n'.join(lines)), sep='|', header=None, names=['movie','title','release','video','url']+ML_GENRES,
-                     dtype={'title':str}, keep_default_na=False)
+                     dtype={'movie':str, 'title':str}, keep_default_na=False)
+    ids = pd.to_numeric(df.movie, errors='coerce')
+    if len(bad := np.where(ids.isna() | (ids % 1 != 0))[0]):
+        raise BadValue(f"{fn} line {bad[0]+1} has the movie id {df.movie[bad[0]]!r}, which is not a whole number"
+                       + (f" ({len(bad)} such lines)" if len(bad) > 1 else '') + ". Fix or delete it.")
+    df.movie = ids.astype(int)
+    if len(dup := df.movie[df.movie.duplicated()].unique()):
+        raise BadValue(f"{fn} lists movie id {_some(dup)} more than once; each id must have one line, or its ratings would get two titles.")
     return df
 
 # %% ../nbs/00_data.ipynb #4af53848
@@ -271,7 +323,18 @@ def check_movielens(path:str|Path, # a folder with u.data and u.item
     r,it = read_ratings(path),read_items(path)
     if unknown := set(r.movie)-set(it.movie):
         raise BadValue(f"u.data rates {len(unknown)} movie id(s) that u.item does not list, e.g. {_some(unknown)}.")
+    if (tj := path/'truth.json').exists(): _check_truth(tj)
     return path
+
+_TRUTH_KEYS = ('noise_sd', 'noise_floor_mse', 'taste_genres', 'taste_axes', 'user_bias', 'item_bias', 'user_factors', 'item_factors')
+
+def _check_truth(fn:Path):
+    "A `truth.json` is read as the built-in sample's planted truth: refuse one that is not"
+    try: t = json.loads(fn.read_text())
+    except (ValueError, UnicodeDecodeError): t = None
+    if not isinstance(t, dict) or (miss := [k for k in _TRUTH_KEYS if k not in t]):
+        raise BadValue(f"{fn} is not the planted truth of a built-in sample" + (f" (it has no {_some(miss)})" if isinstance(t, dict) else " (not a JSON object)")
+                       + "; the lessons read it as one. Move it out of the folder, or rebuild the sample.")
 
 def load_ratings(path:str|Path, # a checked MovieLens folder
                 )->pd.DataFrame:
@@ -286,8 +349,10 @@ def _secrets():
     cfg = Path(os.environ.get('KAGGLE_CONFIG_DIR', '~/.kaggle')).expanduser()
     try: out.append(json.loads((cfg/'kaggle.json').read_text()).get('key'))
     except (OSError, ValueError, AttributeError): pass
-    try: out.append((cfg/'access_token').read_text().strip())
-    except OSError: pass
+    for f in (cfg/'access_token', Path('~/.kaggle/access_token').expanduser(), Path('~/.kaggle/access_token.txt').expanduser(),
+              Path(os.environ.get('KAGGLE_API_TOKEN') or '/nonexistent')):   # where the kaggle client looks for a token (the variable may name a file)
+        try: out.append(f.read_text().strip())
+        except (OSError, ValueError): pass
     return [o for o in out if o and len(o) >= 4]
 
 def scrub(msg:str, # text that may hold a Kaggle key
@@ -300,13 +365,28 @@ def _kaggle_api():
     "An authenticated `KaggleApi`; the kaggle package's own help text is swallowed, our message replaces it"
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         from kaggle.api.kaggle_api_extended import KaggleApi
-        api = KaggleApi()
-        try: api.authenticate()
-        except (SystemExit, Exception): api = None
+        from kagglesdk.kaggle_env import get_access_token_from_env
+        api,err = KaggleApi(),None
+        try: api.authenticate()   # a token (KAGGLE_API_TOKEN, ~/.kaggle/access_token) is checked with Kaggle first: that needs the network
+        except SystemExit: api = None
+        except Exception as e: api,err = None,e
+        token,src = get_access_token_from_env()
+    if err is not None:
+        if _status(err) == 401: raise NoAccess("Kaggle rejected your credentials (401): create a new API token at https://www.kaggle.com/settings/api.") from None
+        if _offline(err): raise NoConnection("Could not reach Kaggle to check your API token (no network?). Connect and run again, or download "
+                                             "the competition's zip elsewhere, unzip it, and use that folder as the path.") from None
+        raise DownloadFailed(f"Kaggle's client could not sign in: {scrub(f'{type(err).__name__}: {err}')}") from None
+    if api is None and token: raise NoAccess(
+        f"Kaggle did not accept the API token in {'~/.kaggle/access_token' if src == 'access_token' else src} (expired or revoked?): "
+        "create a new one at https://www.kaggle.com/settings/api; then run again.")
     if api is None: raise NoAccess(
         "No Kaggle credentials found. Create an API token at https://www.kaggle.com/settings/api and either save it as "
         "~/.kaggle/access_token (or kaggle.json), or set KAGGLE_API_TOKEN (or KAGGLE_USERNAME and KAGGLE_KEY); then run again.")
     return api
+
+def _offline(e)->bool:
+    "Is `e` the network failing (Python's or requests' connection errors and timeouts)?"
+    return isinstance(e, (ConnectionError, TimeoutError)) or 'Connection' in type(e).__name__ or 'Timeout' in type(e).__name__
 
 def _status(e):
     "The HTTP status code hidden in a kaggle/requests exception, if any"
@@ -331,7 +411,7 @@ def kaggle_competition(comp:str=PADDY_COMPETITION, # the competition's name on K
             if st == 403: raise NoAccess(f"Kaggle refused the download of {comp} (403): accept the competition's rules at "
                                                 f"https://www.kaggle.com/competitions/{comp}/rules while logged in, then run again.") from None
             if st == 401: raise NoAccess("Kaggle rejected your credentials (401): create a new API token at https://www.kaggle.com/settings/api.") from None
-            if isinstance(e, (ConnectionError, TimeoutError)) or 'Connection' in type(e).__name__ or 'Timeout' in type(e).__name__:
+            if _offline(e):
                 raise NoConnection(f"Could not reach Kaggle to download {comp} (no network?). Connect and run again, or download the zip "
                                       "elsewhere, unzip it, and use that folder as the path.") from None
             raise DownloadFailed(f"Kaggle download of {comp} failed: {scrub(f'{type(e).__name__}: {e}')}") from None
@@ -365,7 +445,7 @@ def untar_movielens(dest:str|Path=None, # the ml-100k folder to create (default:
     "Download ml-100k with fastai's `untar_data`, unpacking beside `dest` first so a broken download leaves nothing behind"
     dest = Path(dest).expanduser() if dest else data_dir()/'ml-100k'
     if (dest/'u.data').exists(): return dest
-    arch = fastai_path('archive')/'ml-100k.zip'
+    arch = _fastai_path('archive')/'ml-100k.zip'
     cached = arch.exists()   # before the download, which may leave a partial file there
     with building(dest, 'ml-100k') as tmp:
         try: got = untar_data(URLs.ML_100k, data=tmp/'.download')
@@ -470,7 +550,7 @@ def feature_baselines(path:str|Path, # a checked Paddy folder
 def paddy_summary(path:str|Path, # a checked Paddy folder
                  )->str:
     "A short report of a Paddy folder: where it is, its images, and the counts per label and per variety"
-    path = Path(path)
+    path = check_paddy(path, check_images=False)
     df = pd.read_csv(path/'train.csv')
     n_test = len(get_image_files(path/'test_images')) if (path/'test_images').is_dir() else 0
     lab,var = [df[c].value_counts().rename_axis(c).reset_index().astype(object) for c in ('label','variety')]   # object: the shorter list is padded with '', its counts stay whole

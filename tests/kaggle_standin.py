@@ -3,7 +3,8 @@
 kaggle 2.2's `KaggleApi` sends every call to https://api.kaggle.com unless KAGGLE_API_ENVIRONMENT=LOCALHOST, which sends it to
 http://localhost (port 80). (KAGGLE_API_ENVIRONMENT=TEST, localhost:7777, is read only by kagglesdk's own client: `KaggleApi`
 passes its environment explicitly, so TEST still reaches api.kaggle.com.) The stand-in answers the competition-download call
-the way Kaggle does: a redirect to the zip, which the client streams, resuming with a Range request if the transfer breaks."""
+the way Kaggle does: a redirect to the zip, which the client streams, resuming with a Range request if the transfer breaks.
+A newer API token (KAGGLE_API_TOKEN, ~/.kaggle/access_token) is first checked by the client's IntrospectToken call, answered here too."""
 import threading, json, base64, socket
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
@@ -29,6 +30,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         s = self.server; n = int(self.headers.get('Content-Length') or 0); body = self.rfile.read(n)
         s.log.append(('POST', self.path, self.headers.get('Authorization'), body))
+        if self.path.endswith('/security.OAuthService/IntrospectToken'):   # how the client checks a token (KAGGLE_API_TOKEN, ~/.kaggle/access_token)
+            ok = json.loads(body or b'{}').get('token') == s.key
+            return self._json(200, dict(active=True, username='student') if ok else dict(active=False))
         auth = self.headers.get('Authorization') or ''
         ok = auth == 'Bearer ' + s.key or (auth.startswith('Basic ') and base64.b64decode(auth[6:]).decode().split(':', 1)[-1] == s.key)
         if not ok: return self._json(401, dict(code=401, message='Unauthenticated'))

@@ -165,3 +165,64 @@ def test_building_is_all_or_nothing(tmp_path):
         with pytest.raises(FileExistsError, match=f'is {kind}, not'):
             with building(tmp_path/p) as t: (t/'a.txt').write_text('x')
     assert (tmp_path/'link').is_symlink() and (tmp_path/'f.txt').read_text() == 'mine' and (tmp_path/'ok'/'a.txt').read_text() == 'done'
+
+# --- Issue 29: the boundary, second round -------------------------------------------------------------------------
+def test_empty_folder_keeps_its_permissions(tmp_path):
+    "`building` into an existing empty folder keeps that folder's permission bits; a new folder gets what `mkdir` would give it"
+    import os, stat
+    from lesson7_companion.data import building
+    d = tmp_path/'shared'; d.mkdir(); os.chmod(d, 0o2750)
+    with building(d) as t: (t/'a.txt').write_text('x')
+    assert stat.S_IMODE(d.stat().st_mode) == 0o2750 and (d/'a.txt').read_text() == 'x'
+    um = os.umask(0o027)
+    try:
+        with building(tmp_path/'new') as t: pass
+    finally: os.umask(um)
+    assert stat.S_IMODE((tmp_path/'new').stat().st_mode) == 0o750
+
+def test_two_writers_of_one_folder(tmp_path):
+    "Another run fills `dest` while this one builds: this one says so, keeps nothing, and leaves the other's files alone"
+    from lesson7_companion.data import building
+    with pytest.raises(FileExistsError, match='written by someone else while this was built'):
+        with building(tmp_path/'run') as t:
+            (t/'mine.txt').write_text('second')
+            with building(tmp_path/'run') as u: (u/'theirs.txt').write_text('first')
+    assert [p.name for p in tmp_path.iterdir()] == ['run'] and [p.name for p in (tmp_path/'run').iterdir()] == ['theirs.txt']
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
+    "SIGTERM (kill, timeout, a container stop) in the middle of a sample build: the hidden partial folder goes, as for Ctrl-C"
+    import signal, subprocess, sys, time
+    exe = Path(sys.executable).parent/'lesson7-data'
+    p = subprocess.Popen([str(exe), 'paddy', '--dest', str(tmp_path/'D')], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t = time.time()
+    while not [f for d in tmp_path.glob('.D-partial-*') for f in d.rglob('*.jpg')]:
+        assert p.poll() is None and time.time()-t < 300, p.communicate()
+        time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    _,err = p.communicate(timeout=120)
+    assert p.returncode == 143 and err.strip() == 'lesson7-data: stopped (SIGTERM); nothing half-written was kept.', (p.returncode, err[-2000:])
+    assert list(tmp_path.iterdir()) == []
+
+def test_empty_train_csv(paddy):
+    import shutil
+    (paddy/'train.csv').write_text('image_id,label,variety,age\n')
+    for d in (paddy/'train_images').iterdir(): shutil.rmtree(d)
+    with pytest.raises(ValueError, match='has a header but no rows'): check_paddy(paddy)
+
+def test_not_the_samples_truth(ml):
+    (ml/'truth.json').write_text('{"user_bias": [0.1]}')
+    with pytest.raises(ValueError, match='is not the planted truth of a built-in sample .it has no item_bias'): check_movielens(ml)
+    (ml/'truth.json').write_text('[1, 2]')
+    with pytest.raises(ValueError, match='not a JSON object'): check_movielens(ml)
+
+def test_u_item_ids(ml):
+    "An id listed twice would give its ratings two titles; a non-numeric id is named by its line, not as unknown ids in u.data"
+    lines = (ml/'u.item').read_bytes().splitlines()
+    (ml/'u.item').write_bytes(b'\n'.join(lines + [lines[4].replace(lines[4].split(b'|')[1], b'Another Film (1999)')]) + b'\n')
+    with pytest.raises(ValueError, match='lists movie id 5 more than once'): check_movielens(ml)
+    (ml/'u.item').write_bytes(b'\n'.join([b'x' + lines[0]] + lines[1:]) + b'\n')
+    with pytest.raises(ValueError, match="line 1 has the movie id 'x1', which is not a whole number"): check_movielens(ml)
+
+def test_python_api_wrong_kind_of_path(paddy):
+    with pytest.raises(FileNotFoundError, match='is not a folder'): paddy_summary(paddy/'train.csv')
+    with pytest.raises(ValueError, match='is a folder, not a CSV file'): read_csv_checked(paddy, ['image_id'])

@@ -2,7 +2,7 @@
 import errno, json, math
 from pathlib import Path
 import pytest
-from conftest import cli_error, snapshot
+from conftest import cli_error, snapshot, run
 from lesson7_companion.cli import user_errors
 from lesson7_companion.cli import lesson7_paddy, lesson7_accum_bench, lesson7_paddy_bench, lesson7_collab
 from lesson7_companion.collab_interpret import train_collab
@@ -125,3 +125,93 @@ def test_read_only_and_full_disk(ml, tmp_path):
     assert 'Read-only file system' in res['data_ro'][1] and str(ro) in res['data_ro'][1], res['data_ro'][1]
     assert 'No space left on device' in res['collab_full'][1] and str(full) in res['collab_full'][1], res['collab_full'][1]
     assert left == [], left   # the full disk holds nothing: no half-written run folder
+
+# --- Issue 29: the boundary, second round -------------------------------------------------------------------------
+FAST = dict(epochs=1, size=32)
+
+def test_out_inside_the_data_refused(paddy, ml, capsys):
+    "A run folder inside the data folder it reads would become part of the data (and fail the folder's own check next time)"
+    before = snapshot(paddy)
+    cli_error(capsys, lesson7_paddy, 'is inside the data folder', path=str(paddy), out=str(paddy/'train_images'/'run'), **FAST)
+    cli_error(capsys, lesson7_collab, 'is inside the data folder', path=str(ml), out=str(ml/'run'), epochs=1)
+    assert snapshot(paddy) == before and not (ml/'run').exists()
+
+def test_out_below_a_file(tmp_path, capsys):
+    (tmp_path/'notes.txt').write_text('mine')
+    for cmd in (lesson7_paddy, lesson7_collab):
+        cli_error(capsys, cmd, f"{tmp_path/'notes.txt'} is a file, not a folder", path=NOWHERE, out=str(tmp_path/'notes.txt'/'run'))
+    assert (tmp_path/'notes.txt').read_text() == 'mine'
+
+def test_size_too_small(tmp_path, capsys):
+    cli_error(capsys, lesson7_paddy, '--size must be at least 2, not 1', path=NOWHERE, size=1, out=str(tmp_path/'o'))
+    assert not (tmp_path/'o').exists()
+
+def test_diverged_is_one_line(paddy, tmp_path, capsys):
+    "--lr 1e6: the loss turns NaN; one line that says the training diverged, and no run folder"
+    line = cli_error(capsys, lesson7_paddy, 'the training diverged', 'Try a smaller --lr', path=str(paddy), lr=1e6, out=str(tmp_path/'o'), **FAST)
+    assert not (tmp_path/'o').exists() and not list(tmp_path.glob('.o-partial-*')), line
+
+def test_pretrained_without_network(paddy, tmp_path):
+    "No network and no cached weights (HF_HUB_OFFLINE makes it certain): one line, naming what to download and how"
+    from conftest import run_error
+    r = run('lesson7-paddy', '--path', str(paddy), '--epochs', '1', '--size', '32', '--pretrained', '--arch', 'resnet18', '--out', str(tmp_path/'o'),
+            env=dict(HF_HUB_OFFLINE='1', HF_HUB_CACHE=str(tmp_path/'hub'), HF_HOME=str(tmp_path/'hf'), OMP_NUM_THREADS='1'))
+    run_error(r, 'lesson7-paddy', 'pretrained weights of resnet18 cannot be downloaded', '`hf download timm/resnet18.a1_in1k`', 'without --pretrained')
+    assert not (tmp_path/'o').exists()
+
+def test_fastai_home_broken(tmp_path, monkeypatch, capsys):
+    "FASTAI_HOME pointing at a file, or at a folder whose config.ini is garbage: one line naming it"
+    import fastai.data.external as ext
+    from lesson7_companion.cli import lesson7_data
+    (tmp_path/'notes.txt').write_text('mine'); (tmp_path/'home').mkdir(); (tmp_path/'home'/'config.ini').write_text('garbage[[\n')
+    try:
+        for home,words in ((tmp_path/'notes.txt', 'is a file'), (tmp_path/'home', 'has a config.ini fastai cannot read')):
+            monkeypatch.setenv('FASTAI_HOME', str(home)); ext.fastai_cfg.cache_clear()
+            cli_error(capsys, lesson7_data, f'{home}', words, 'FASTAI_HOME', dataset='paddy')
+    finally: ext.fastai_cfg.cache_clear()
+    assert (tmp_path/'notes.txt').read_text() == 'mine' and (tmp_path/'home'/'config.ini').read_text() == 'garbage[[\n'
+
+def test_docs_commands_outside_a_project(tmp_path, monkeypatch, capsys):
+    from lesson7_companion.cli import lesson7_readme, lesson7_docs
+    monkeypatch.chdir(tmp_path)
+    cli_error(capsys, lesson7_readme, 'is not inside an nbdev project', 'run lesson7-readme from the project')
+    cli_error(capsys, lesson7_docs, 'is not inside an nbdev project', dest=str(tmp_path/'site'))
+    assert list(tmp_path.iterdir()) == []
+
+def test_commands_suggest_commands(tmp_path, capsys):
+    "A lesson function's hint names its Python call; the same error printed by a command names the command to type"
+    from lesson7_companion.cli import lesson7_data
+    (tmp_path/'x').mkdir()
+    line = cli_error(capsys, lesson7_data, '`lesson7-data paddy --source kaggle`', '`lesson7-data paddy`', dataset='paddy', path=str(tmp_path/'x'))
+    assert 'get_paddy(' not in line, line
+
+MOUNTS = r'''
+import json, sys, io, os, contextlib
+from lesson7_companion.cli import lesson7_paddy, lesson7_collab
+paddy,ml,full,mnt = sys.argv[1:5]
+out = {}
+for name,f in (('paddy_mount', lambda: lesson7_paddy(path=paddy, epochs=1, size=32, out=mnt)),
+               ('collab_mount', lambda: lesson7_collab(path=ml, epochs=1, bs=64, out=mnt)),
+               ('paddy_full', lambda: lesson7_paddy(path=paddy, epochs=1, size=32, out=f'{full}/run'))):
+    with contextlib.redirect_stderr(err := io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        try: f(); code = 0
+        except SystemExit as e: code = e.code
+    out[name] = [code, err.getvalue()]
+print(json.dumps(out))
+'''
+
+def test_mount_point_and_full_disk_while_writing_the_model(paddy, ml, tmp_path):
+    "--out a mount point (EBUSY on rename): refused first. A tmpfs with room for the plots but not model.pkl: one line, nothing left"
+    import shutil, subprocess, sys
+    full,mnt = tmp_path/'full',tmp_path/'mnt'; full.mkdir(); mnt.mkdir()
+    assert shutil.which('unshare'), 'this test needs util-linux unshare (user and mount namespaces)'
+    script = (f"mount -t tmpfs -o size=1m tmpfs {mnt} && mount -t tmpfs -o size=400k tmpfs {full} && "
+              f"{sys.executable} -c \"$DRIVER\" {paddy} {ml} {full} {mnt} && ls -A {full} {mnt}")
+    r = subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'sh', '-c', script], capture_output=True, text=True,
+                       env={**__import__('os').environ, 'DRIVER': MOUNTS, 'OMP_NUM_THREADS': '1'}, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res,left = json.loads(r.stdout.splitlines()[0]),[l for l in r.stdout.splitlines()[1:] if l.strip() and not l.endswith(':')]
+    for k,(code,err) in res.items(): assert code == 2 and err.count('\n') == 1 and 'Traceback' not in err, (k, err)
+    for k in ('paddy_mount', 'collab_mount'): assert f'{mnt} is a mount point' in res[k][1], res[k][1]
+    assert f'cannot write {full}/run' in res['paddy_full'][1] and 'No space left on device' in res['paddy_full'][1], res['paddy_full'][1]
+    assert left == [], left   # neither tmpfs holds anything: no half-written model.pkl, no hidden partial folder

@@ -5,6 +5,7 @@ from kaggle_standin import KaggleStandIn
 from lesson7_companion.data import check_paddy
 
 KEY = 'sekret-4f1d0c9a7e2b'
+pytestmark = pytest.mark.xdist_group('kaggle')   # one worker: every stand-in listens on port 80
 
 @pytest.fixture
 def env(tmp_path):
@@ -39,3 +40,24 @@ def test_corrupt_zip(paddy_src, tmp_path, env):
     with KaggleStandIn(zip_of(paddy_src)[:30000], key=KEY): r = _data(tmp_path/'d', env)
     run_error(r, 'lesson7-data', 'incomplete or corrupt', 'nothing was kept')
     assert not (tmp_path/'d').exists() and not list(tmp_path.glob('.d-partial-*'))
+
+@pytest.mark.parametrize('where', ['KAGGLE_API_TOKEN', 'access_token'])
+def test_newer_token(paddy_src, tmp_path, env, where):
+    "Kaggle's newer API token, in the environment or in ~/.kaggle/access_token, as the installed client accepts it: downloaded, and never printed"
+    env = dict(env, KAGGLE_USERNAME=None, KAGGLE_KEY=None)
+    if where == 'KAGGLE_API_TOKEN': env['KAGGLE_API_TOKEN'] = KEY
+    else: (tmp_path/'.kaggle').mkdir(); (tmp_path/'.kaggle'/'access_token').write_text(KEY + '\n')
+    with KaggleStandIn(zip_of(paddy_src), key=KEY) as srv: r = _data(tmp_path/'d', env)
+    assert r.returncode == 0, r.stderr
+    assert check_paddy(tmp_path/'d') and KEY not in r.stdout+r.stderr
+    dl, = [o for o in srv.log if o[1] == '/api/v1/competitions.CompetitionApiService/DownloadDataFiles']
+    assert srv.log[0][1] == '/api/v1/security.OAuthService/IntrospectToken' and dl[2] == f'Bearer {KEY}'   # the token checked, then sent
+
+def test_newer_token_refused_or_unreachable(paddy_src, tmp_path, env):
+    "A token Kaggle does not accept is named as such (not 'no credentials'); with Kaggle out of reach, the network is blamed"
+    env = dict(env, KAGGLE_USERNAME=None, KAGGLE_KEY=None, KAGGLE_API_TOKEN=KEY)
+    with KaggleStandIn(zip_of(paddy_src), key='another-token-0123'): r = _data(tmp_path/'d', env)
+    run_error(r, 'lesson7-data', 'Kaggle did not accept the API token in KAGGLE_API_TOKEN')
+    r = _data(tmp_path/'d', env)   # no stand-in: nothing answers on localhost
+    run_error(r, 'lesson7-data', 'Could not reach Kaggle')
+    assert KEY not in r.stdout+r.stderr and not (tmp_path/'d').exists() and not list(tmp_path.glob('.d-partial-*'))
