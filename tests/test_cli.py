@@ -54,3 +54,30 @@ def test_tour_and_docs_bad_input(tmp_path, capsys):
     cli_error(capsys, lesson7_tour, 'is not a folder', out=str(tmp_path/'t'), paddy=str(tmp_path/'nowhere'))
     cli_error(capsys, lesson7_docs, 'is not a docs site built before', dest=str(mine))
     assert snapshot(mine) == before and not (tmp_path/'t').exists()
+
+# --- Issue 29: the commands under launchers -----------------------------------------------------------------------
+import os, subprocess, sys
+from pathlib import Path
+import pytest
+
+BIN = Path(sys.executable).parent
+LAUNCHED = {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': '1'}
+
+def test_usage_error_under_torchrun():
+    "argparse's error under torchrun: one line from one process (the launcher's own failure report after it is the launcher's)"
+    from lesson7_companion.data_parallel import free_port
+    r = subprocess.run([str(BIN/'torchrun'), '--nproc_per_node=2', f'--master_port={free_port()}', str(BIN/'lesson7-paddy'), '--nope'],
+                       capture_output=True, text=True, env=LAUNCHED, timeout=300)
+    ours = [l for l in r.stderr.splitlines() if l.startswith(('lesson7-paddy', 'usage:'))]
+    assert r.returncode != 0 and ours == ['lesson7-paddy: error: unrecognized arguments: --nope (`lesson7-paddy --help` lists the options)'], r.stderr[-3000:]
+
+@pytest.mark.skipif(__import__('torch').cuda.is_available(), reason='on a machine with GPUs accelerate starts the processes asked for')
+def test_accelerate_one_process_says_so(paddy, tmp_path):
+    "`accelerate launch --num_processes 2` without --multi_gpu on a machine without GPUs starts one process: the command says so in one line"
+    r = subprocess.run([str(BIN/'accelerate'), 'launch', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no', '--dynamo_backend', 'no',
+                        str(BIN/'lesson7-paddy'), '--path', str(paddy), '--epochs', '1', '--size', '32', '--out', str(tmp_path/'run')],
+                       capture_output=True, text=True, env=LAUNCHED, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    notes = [l for l in r.stderr.splitlines() if l.startswith('lesson7-paddy:')]
+    assert len(notes) == 1 and 'accelerate started one process, not the several asked for' in notes[0] and '--multi_gpu' in notes[0], r.stderr[-3000:]
+    assert (tmp_path/'run'/'metrics.json').exists()
