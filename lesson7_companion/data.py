@@ -12,10 +12,14 @@ from contextlib import contextmanager
 from contextlib import redirect_stdout, redirect_stderr
 from pathlib import Path
 import numpy as np, pandas as pd, torch
+from fastcore.basics import num_cpus
 # nbdev-test runs one notebook per core side by side; torch's and the BLAS's default of one thread per core in each would make them fight
 if os.environ.get('IN_TEST'):
     from threadpoolctl import threadpool_limits
     torch.set_num_threads(1); threadpool_limits(1)
+# On a CPU, torch's default of a thread per core punishes a busy laptop: on two cores with the other one busy, a two-epoch
+# cell of the collab lesson took 79 s with two threads and 10 s with one. These models are small, so half the cores, unless you set OMP_NUM_THREADS.
+elif not torch.cuda.is_available() and 'OMP_NUM_THREADS' not in os.environ: torch.set_num_threads(max(1, num_cpus()//2))
 from PIL import Image
 from fastcore.all import *
 from fastai.data.external import fastai_path, untar_data, URLs
