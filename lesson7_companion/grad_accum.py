@@ -8,12 +8,12 @@ Docs: https://lesson7.github.io/lesson7-companion/grad_accum.html.md"""
 from __future__ import annotations
 from .data import *
 from .multi_target import *
-import warnings, gc
+import warnings, gc, weakref, scipy.stats
 from fastai.vision.all import *
 
 # %% auto #0
 __all__ = ['COURSE_GPU_MB', 'check_accum', 'accumulate', 'param_bytes', 'saved_bytes', 'memory_report', 'report_gpu',
-           'bench_accum', 'largest_bs', 'train']
+           'SavedTracker', 'SavedPeak', 'bench_accum', 'largest_bs', 'train', 'accum_runs', 'paired_interval']
 
 # %% ../nbs/03_grad_accum.ipynb #48129926
 def check_accum(bs:int, # the effective batch size: items per optimizer step
@@ -33,9 +33,11 @@ def accumulate(n_acc:int, # items per optimizer step
               )->GradientAccumulation:
     "fastai's `GradientAccumulation(n_acc)`, with a warning for the settings where it does not do what its name says"
     if n_acc < bs: warnings.warn(f"n_acc={n_acc} is smaller than the batch size {bs}: nothing is accumulated, yet every loss is multiplied "
-                                 f"by {bs}/{n_acc}, which acts like a {bs/n_acc:g}x larger learning rate. Use n_acc={bs} (or a multiple).")
+                                 f"by {bs}/{n_acc}: with SGD that is a {bs/n_acc:g}x larger learning rate (Adam all but ignores the scale). "
+                                 f"Use n_acc={bs} (or a multiple).")
     elif n_acc % bs: warnings.warn(f"n_acc={n_acc} is not a multiple of the batch size {bs}: each step sums {-(-n_acc//bs)} batches "
-                                   f"({-(-n_acc//bs)*bs} items) each scaled by {bs}/{n_acc}, a gradient {(-(-n_acc//bs)*bs)/n_acc:g}x too large. "
+                                   f"({-(-n_acc//bs)*bs} items, not {n_acc}) each scaled by {bs}/{n_acc}, a gradient {(-(-n_acc//bs)*bs)/n_acc:g}x too large "
+                                   f"(with SGD, a learning rate {(-(-n_acc//bs)*bs)/n_acc:g}x too large; Adam all but ignores the scale). "
                                    f"Use a multiple of {bs}.")
     return GradientAccumulation(n_acc)
 
@@ -84,21 +86,57 @@ def report_gpu()->str:
 # %% ../nbs/03_grad_accum.ipynb #ea398e65
 COURSE_GPU_MB = {1: 5173, 2: 4069, 4: 3513}  # Road to the Top part 3: convnext_small, 128px, fp16
 
+class SavedTracker:
+    "Within `with`: the most bytes autograd held for backward at any one moment, each storage once, `model`'s parameters left out"
+    def __init__(self, model:nn.Module): self.params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    def __enter__(self):
+        self.live,self.total,self.peak = {},0,0
+        self.hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+        self.hooks.__enter__(); return self
+    def __exit__(self, *args): self.hooks.__exit__(*args)
+    def _pack(self, t):
+        st = t.untyped_storage(); ptr = st.data_ptr()
+        if ptr in self.params: return t
+        if ptr not in self.live: self.live[ptr] = [st.nbytes(), 0]; self.total += st.nbytes()
+        self.live[ptr][1] += 1; self.peak = max(self.peak, self.total)
+        held = _Held(t); weakref.finalize(held, self._release, ptr)   # autograd drops `held` when it frees the graph
+        return held
+    def _unpack(self, o): return o.t if isinstance(o, _Held) else o
+    def _release(self, ptr):
+        e = self.live[ptr]; e[1] -= 1
+        if not e[1]: self.total -= e[0]; del self.live[ptr]
+
+class _Held:
+    __slots__ = ('t', '__weakref__')
+    def __init__(self, t): self.t = t
+
+class SavedPeak(Callback):
+    "`SavedTracker` over a whole fit (its result in `peak`), stopping the fit after `steps` optimizer steps if given"
+    order = ChannelsLast.order + 1   # after the model is made channels-last, which gives its parameters new storage
+    def __init__(self, steps:int=None): store_attr()
+    def before_fit(self): self.n,self.tracker = 0,SavedTracker(self.model).__enter__()
+    def after_step(self):
+        self.n += 1
+        if self.steps and self.n >= self.steps: raise CancelFitException()
+    def after_fit(self): self.tracker.__exit__(None, None, None); self.peak = self.tracker.peak
+
 def bench_accum(arch:str='resnet18', # a timm model name
                 size:int=64, # image height; width is 3/4 of it
                 bs:int=64, # the effective batch size, kept fixed
                 accums:tuple=(1,2,4), # the accumulation settings to compare
                 path=None, # a Paddy folder (default: the built-in sample)
+                steps:int=1, # optimizer steps to train and measure
                )->pd.DataFrame:
-    "Saved-activation and parameter bytes per micro-batch at each of `accums`, at the same effective batch `bs`"
+    "The most activation bytes autograd held while training `steps` steps of effective batch `bs` in each of `accums` micro-batches, and the parameter bytes"
     rows = []
     for a in accums:
-        dls = paddy_dls(path, size=size, bs=check_accum(bs, a))
-        learn = paddy_learner(dls, arch)
+        learn = paddy_learner(paddy_dls(path, size=size, bs=check_accum(bs, a)), arch)
         if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
-        m = memory_report(learn)
-        rows.append(dict(accum=a, micro_bs=bs//a, saved_MB=m['saved_activation_bytes_per_micro_batch']/2**20, param_MB=m['param_bytes']/2**20,
-                         **({'cuda_peak_MB': m['cuda_peak_bytes']/2**20} if 'cuda_peak_bytes' in m else {}), course_gpu_MB=COURSE_GPU_MB.get(a)))
+        peak = SavedPeak(steps)
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=[peak] + [GradientAccumulation(bs)]*(a > 1))
+        rows.append(dict(accum=a, micro_bs=bs//a, saved_MB=peak.peak/2**20, param_MB=param_bytes(learn.model)/2**20,
+                         **({'cuda_peak_MB': torch.cuda.max_memory_allocated()/2**20} if torch.cuda.is_available() else {}),
+                         course_gpu_MB=COURSE_GPU_MB.get(a)))
     df = pd.DataFrame(rows)
     df['saved_vs_accum1'] = df.saved_MB/df.saved_MB.iloc[0]
     df['with_params_vs_accum1'] = (df.saved_MB+df.param_MB)/(df.saved_MB+df.param_MB).iloc[0]
@@ -144,3 +182,38 @@ def train(path:str|Path=None, # a Paddy folder (default: the built-in sample)
     res.update(accum=accum, micro_bs=micro, **memory_report(learn))
     if out is not None: write_run(learn, res, out)
     return learn, res
+
+# %% ../nbs/03_grad_accum.ipynb #20bb6d04
+class _Items(list):
+    "Decoded (image, disease, variety) tuples, kept in memory; the image is the model's one input"
+    n_inp = 1
+
+def accum_runs(seeds=range(6), # one run per seed and setting: the split, the initial weights and the shuffle follow the seed
+               accums:tuple=(1,2,4), # micro-batches per step of `bs`
+               epochs:int=4, # epochs of `fit_one_cycle`
+               size:int=32, # image height (width is 3/4 of it)
+               bs:int=32, # the effective batch size: images per optimizer step
+               lr:float=1e-2, # peak learning rate
+               path=None, # a Paddy folder (default: the built-in sample)
+              )->pd.DataFrame: # one row per run: seed, micro-batch size, and the last epoch's losses and errors
+    "The lesson's model trained at effective batch `bs` in each of `accums` micro-batches per step, for each of `seeds`; each seed's photos decoded once"
+    rows = []
+    for seed in seeds:
+        dls = paddy_dls(path, size=size, bs=bs, seed=seed)
+        sets = [_Items(zip(*[o.as_subclass(Tensor) for o in dl.new(bs=len(dl.dataset), shuffle=False, drop_last=False).one_batch()])) for dl in dls]
+        for a in accums:
+            set_seed(seed, reproducible=True)   # the same weights and the same shuffle for every setting of this seed
+            learn = paddy_learner(dls)
+            learn.dls = DataLoaders(TfmdDL(sets[0], bs=check_accum(bs, a), shuffle=True, drop_last=True), TfmdDL(sets[1], bs=bs))
+            with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, cbs=[GradientAccumulation(bs)]*(a > 1))
+            rows.append(dict(seed=seed, micro_bs=bs//a, **dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1]))))
+    return pd.DataFrame(rows)
+
+def paired_interval(a, # one measurement per seed
+                    b, # the same seeds' measurements in the other setting
+                    conf:float=0.95, # the interval's confidence
+                   )->dict:
+    "The mean of the paired differences `a - b`, and its `conf` t-interval"
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    h = scipy.stats.t.ppf((1+conf)/2, len(d)-1)*d.std(ddof=1)/np.sqrt(len(d))
+    return dict(mean=d.mean(), low=d.mean()-h, high=d.mean()+h, seeds=len(d))
