@@ -18,7 +18,7 @@ from fastai.vision.all import *
 # %% auto #0
 __all__ = ['HEAD_GETTERS', 'HEAD_COLS', 'VarietyOf', 'portrait_size', 'paddy_block', 'paddy_dls', 'head_vocabs', 'MultiHeadLoss',
            'HeadMetric', 'multi_head', 'resnet10t_quarter', 'check_arch', 'paddy_learner', 'lesion_focus', 'head_probs',
-           'decode_heads', 'paddy_submission', 'train_paddy', 'write_run', 'bench_paddy']
+           'decode_heads', 'paddy_submission', 'train_paddy', 'write_run', 'bench_paddy', 't_interval', 'compare_heads']
 
 # %% ../nbs/02_multi_target.ipynb #d01201e9
 class VarietyOf:
@@ -276,3 +276,42 @@ def bench_paddy(runs:list=None, # settings for `train_paddy`, one dict per row
                          bs=st['bs'], epochs=st['epochs'], seconds=res['seconds'], images_per_sec=res['images_per_sec'],
                          disease_err=res['disease_err'], variety_err=res.get('variety_err', float('nan'))))
     return pd.DataFrame(rows)
+
+# %% ../nbs/02_multi_target.ipynb #77454eff
+def t_interval(x, # the measurements, such as one gap per seed
+               conf:float=0.95, # the confidence level
+              )->tuple: # (mean, low, high)
+    "Mean of `x` and the `conf` confidence interval of the mean from Student's t with `len(x)-1` degrees of freedom"
+    from scipy import stats   # comes with scikit-learn
+    x = np.asarray(x, dtype=float)
+    m,h = x.mean(),stats.t.ppf((1+conf)/2, len(x)-1)*x.std(ddof=1)/np.sqrt(len(x))
+    return m, m-h, m+h
+
+def _targets(ds, n):
+    "The first `n` targets of every item of `ds` as tensors; no photo is opened"
+    return [torch.stack([tl[i] for i in range(len(ds))]) for tl in ds.tls[ds.n_inp:ds.n_inp+n]]
+
+def compare_heads(seeds:list=range(8), # one pair of trainings per seed (the split, the batches' order and the initial weights)
+                  size:int|tuple=40, # image height (width is 3/4 of it), or (height, width)
+                  epochs:int=6, # epochs of `fit_one_cycle`
+                  lr:float=1e-2, # peak learning rate
+                  bs:int=32, # images per batch
+                  path:str|Path=None, # a Paddy folder (default: the built-in sample)
+                 )->pd.DataFrame: # disease error per seed (rows) and model (columns)
+    "Disease error of the two-head and the disease-only `paddy_learner` from each of `seeds`, the photos decoded once and kept in memory"
+    photos,rows = {},[]
+    for seed in seeds:
+        for heads in (('disease','variety'), ('disease',)):
+            dls = paddy_dls(path, heads, size, bs, seed=seed)
+            if not photos:   # every photo through the item and batch pipeline once, as `test_dl` does for new photos
+                files = dls.train_ds.items + dls.valid_ds.items
+                photos = dict(zip(files, torch.cat([xb.as_subclass(Tensor) for xb, in dls.test_dl(files, bs=64)])))
+            mem = [DataLoader(list(zip(torch.stack([photos[f] for f in ds.items]), *_targets(ds, len(heads)))), bs=bs, shuffle=train, drop_last=train)
+                   for ds,train in ((dls.train_ds,True), (dls.valid_ds,False))]
+            set_seed(seed, reproducible=True)
+            learn = paddy_learner(dls)
+            learn.dls = DataLoaders(*mem, device=dls.device)
+            learn.dls.n_inp = 1
+            with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
+            rows.append(dict(seed=seed, model='disease only' if len(heads) == 1 else 'disease + variety', disease_err=float(learn.recorder.values[-1][2])))
+    return pd.DataFrame(rows).pivot(index='seed', columns='model', values='disease_err')[['disease + variety', 'disease only']]
