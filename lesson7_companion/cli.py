@@ -24,8 +24,8 @@ from .docs import build_docs, readme
 
 # %% auto #0
 __all__ = ['as_typed', 'user_errors', 'check_options', 'check_micro', 'check_out', 'Diverged', 'StopIfDiverged',
-           'weights_reachable', 'check_project', 'one_process_note', 'lesson7_data', 'lesson7_paddy',
-           'lesson7_accum_bench', 'lesson7_paddy_bench', 'lesson7_parallel_bench', 'lesson7_collab',
+           'every_learner_stops_if_diverged', 'weights_reachable', 'check_project', 'one_process_note', 'lesson7_data',
+           'lesson7_paddy', 'lesson7_accum_bench', 'lesson7_paddy_bench', 'lesson7_parallel_bench', 'lesson7_collab',
            'lesson7_collab_bench', 'lesson7_tour', 'lesson7_readme', 'lesson7_docs']
 
 # %% ../nbs/95_cli.ipynb #d654dce3
@@ -119,6 +119,15 @@ class StopIfDiverged(Callback):
         raise Diverged(f"the training diverged: the {'training' if self.training else 'validation'} loss became {float(self.loss.float().mean())} "
                        f"in epoch {self.epoch+1}, at a learning rate of "
                        f"{self.opt.hypers[-1]['lr']:.3g}. Try a smaller {self.flag}; nothing was written.")
+
+@contextmanager
+def every_learner_stops_if_diverged():
+    "Within the block, every fastai `Learner` gets `StopIfDiverged` (through fastai's `defaults.callbacks`), for lesson functions that take no `cbs`"
+    from fastai.learner import defaults
+    old = defaults.callbacks
+    defaults.callbacks = [*old, StopIfDiverged]
+    try: yield
+    finally: defaults.callbacks = old
 
 def _hub_name(arch:str)->str:
     "Where `arch`'s pretrained weights come from: timm's name of them on the Hugging Face Hub"
@@ -276,7 +285,7 @@ def lesson7_collab(path:str=None,  # a MovieLens folder with u.data and u.item (
         o = _settings(train_collab, kwargs)
         check_options(**{k:o[k] for k in ('n_factors', 'wd', 'epochs', 'lr', 'bs')})
         check_out(out, data=path or data_dir())
-        _,res = train_collab(path or get_movielens(source), model=model, out=out, **kwargs)
+        with every_learner_stops_if_diverged(): _,res = train_collab(path or get_movielens(source), model=model, out=out, **kwargs)
         print(json.dumps({k:v for k,v in res.items() if k not in ('history','settings')}))
 
 @call_parse

@@ -151,6 +151,13 @@ def test_diverged_is_one_line(paddy, tmp_path, capsys):
     line = cli_error(capsys, lesson7_paddy, 'the training diverged', 'Try a smaller --lr', path=str(paddy), lr=1e6, out=str(tmp_path/'o'), **FAST)
     assert not (tmp_path/'o').exists() and not list(tmp_path.glob('.o-partial-*')), line
 
+def test_collab_diverged_is_one_line(ml, tmp_path, capsys):
+    "lesson7-collab --lr 1e6: the loss turns NaN (and the PCA plot's SVD fails on it): one line instead, and no run folder"
+    line = cli_error(capsys, lesson7_collab, 'the training diverged', 'Try a smaller --lr', path=str(ml), lr=1e6, epochs=1, bs=64, out=str(tmp_path/'o'))
+    assert not (tmp_path/'o').exists() and not list(tmp_path.glob('.o-partial-*')), line
+    from fastai.learner import defaults
+    assert 'StopIfDiverged' not in str(defaults.callbacks)   # only inside the command
+
 def test_pretrained_without_network(paddy, tmp_path):
     "No network and no cached weights (HF_HUB_OFFLINE makes it certain): one line, naming what to download and how"
     from conftest import run_error
