@@ -33,7 +33,8 @@ _CANNOT_WRITE = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EP
 _AS_TYPED = {"`get_paddy('kaggle')`": "`lesson7-data paddy --source kaggle`", "`get_paddy()`": "`lesson7-data paddy`",
              "`get_movielens('ml-100k')`": "`lesson7-data movielens --source ml-100k`", "`get_movielens()`": "`lesson7-data movielens`"}
 
-def as_typed(msg:str)->str:
+def as_typed(msg:str # a message that may name a lesson function's Python call
+            )->str:
     "`msg` with the lesson functions' Python calls replaced by the commands that do the same, for a message a command prints"
     for k,v in _AS_TYPED.items(): msg = msg.replace(k, v)
     return msg
@@ -108,12 +109,14 @@ def _settings(f, kwargs:dict)->dict:
 
 class Diverged(UserError, FloatingPointError):
     "A training whose loss stopped being a number"
-    def __init__(self, msg): super().__init__(msg); self.msg = msg
+    def __init__(self, msg:str): # what diverged, where, and which flag to change
+        super().__init__(msg); self.msg = msg
     def __str__(self): return self.msg   # fastai puts the callback's name before `args[0]` of what a callback raises
 
 class StopIfDiverged(Callback):
     "Stop training with a `Diverged` error, naming `flag`, as soon as the loss is NaN or infinite: nothing after it would mean anything"
-    def __init__(self, flag:str='--lr'): self.flag = flag
+    def __init__(self, flag:str='--lr'): # the command-line flag the message tells the user to change
+        self.flag = flag
     def after_loss(self):
         if torch.isfinite(self.loss).all(): return   # the validation loss too: one step can leave the weights NaN
         raise Diverged(f"the training diverged: the {'training' if self.training else 'validation'} loss became {float(self.loss.float().mean())} "

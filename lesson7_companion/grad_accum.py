@@ -67,12 +67,15 @@ def saved_bytes(model:nn.Module, # a model in training mode
 # %% ../nbs/03_grad_accum.ipynb #9506dc8b
 def memory_report(learn:Learner, # a learner, possibly with `GradientAccumulation`
                  )->dict:
-    "Saved-activation bytes for one micro-batch of `learn`'s training data, parameter bytes, and the CUDA peak when on a GPU"
+    "Saved-activation bytes for one micro-batch of `learn`'s training data, parameter bytes, and the CUDA peak when on a GPU; the model is left as it was"
     b = learn.dls.train.one_batch()
     b = [o.as_subclass(Tensor) for o in b]  # plain tensors: only their sizes matter here
     xb,yb = b[:learn.dls.n_inp],b[learn.dls.n_inp:]
-    learn.model.train()
-    res = dict(saved_activation_bytes_per_micro_batch=saved_bytes(learn.model, *xb, learn.loss_func, *yb), param_bytes=param_bytes(learn.model))
+    state,mode = {k:v.clone() for k,v in learn.model.state_dict().items()},learn.model.training
+    try:   # a forward pass in training mode moves BatchNorm's running statistics: put them back after
+        learn.model.train()
+        res = dict(saved_activation_bytes_per_micro_batch=saved_bytes(learn.model, *xb, learn.loss_func, *yb), param_bytes=param_bytes(learn.model))
+    finally: learn.model.load_state_dict(state); learn.model.train(mode)
     if torch.cuda.is_available(): res['cuda_peak_bytes'] = torch.cuda.max_memory_allocated()
     return res
 
@@ -88,7 +91,8 @@ COURSE_GPU_MB = {1: 5173, 2: 4069, 4: 3513}  # Road to the Top part 3: convnext_
 
 class SavedTracker:
     "Within `with`: the most bytes autograd held for backward at any one moment, each storage once, `model`'s parameters left out"
-    def __init__(self, model:nn.Module): self.params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    def __init__(self, model:nn.Module): # the model whose parameters autograd also saves, not counted as activations
+        self.params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     def __enter__(self):
         self.live,self.total,self.peak = {},0,0
         self.hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
@@ -113,7 +117,8 @@ class _Held:
 class SavedPeak(Callback):
     "`SavedTracker` over a whole fit (its result in `peak`), stopping the fit after `steps` optimizer steps if given"
     order = ChannelsLast.order + 1   # after the model is made channels-last, which gives its parameters new storage
-    def __init__(self, steps:int=None): store_attr()
+    def __init__(self, steps:int=None): # stop the fit after this many optimizer steps; None: the whole fit
+        store_attr()
     def before_fit(self): self.n,self.tracker = 0,SavedTracker(self.model).__enter__()
     def after_step(self):
         self.n += 1

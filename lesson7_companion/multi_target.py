@@ -6,7 +6,7 @@ Docs: https://lesson7.github.io/lesson7-companion/multi_target.html.md"""
 
 # %% ../nbs/02_multi_target.ipynb #ac4a6bfb
 from __future__ import annotations
-import json, time, difflib
+import json, time, difflib, operator
 from pathlib import Path
 from .data import *
 from .samples import lesion_mask
@@ -98,9 +98,11 @@ class MultiHeadLoss:
     def __init__(self, sizes:list, # classes per head, in the order of the targets
                  names:list=None, # a name per head, for the metrics
                 ):
-        self.sizes,self.names = list(sizes),list(names or [f'head{i}' for i in range(len(sizes))])
+        try: self.sizes = [operator.index(s) for s in sizes]   # ints, numpy ints or a tensor's integer elements (`dls.c` is a list)
+        except TypeError: self.sizes = None
+        if not self.sizes or min(self.sizes) < 1: raise BadValue(f"Head sizes {list(sizes)} must be whole numbers of at least 1: the classes of each head.")
+        self.names = list(names or [f'head{i}' for i in range(len(self.sizes))])
         if len(self.names) != len(self.sizes): raise BadValue(f"{len(self.sizes)} heads of sizes {self.sizes} but {len(self.names)} names {self.names}: give one name per head.")
-        if not all(isinstance(s, int) and s > 0 for s in self.sizes): raise BadValue(f"Head sizes {self.sizes} must be whole numbers of at least 1: the classes of each head.")
     def split(self, acts):
         "The activations of each head"
         if acts.shape[-1] != sum(self.sizes):
@@ -232,6 +234,7 @@ def train_paddy(path:str|Path=None, # a Paddy folder (default: the built-in samp
                 aug:bool=False, # fastai's standard augmentation
                )->tuple:           # (learner, metrics dict)
     "Train the disease (+ variety) model with `fit_one_cycle`, report its numbers, and write them into `out`"
+    if not isinstance(epochs, int) or epochs < 1: raise BadValue(f"epochs={epochs}: train for a whole number of epochs, at least 1.")
     set_seed(seed, reproducible=True)
     heads = ('disease',) if single else ('disease','variety')
     dls = paddy_dls(path, heads, size, bs, seed=seed, aug=aug)

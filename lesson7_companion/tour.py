@@ -51,15 +51,9 @@ def _data_step(paddy:Path|None, movielens:Path|None)->Done:
     n,r = len(pd.read_csv(p/'train.csv')),len(load_ratings(m))
     return Done(f"{n:,} Paddy images, {r:,} ratings", dict(paddy=str(p), images=n, movielens=str(m), ratings=r))
 
-def _memory(learn:Learner)->dict:
-    "`memory_report(learn)`, leaving the model as it was: the report's forward pass in training mode moves BatchNorm's running statistics"
-    state,mode = {k:v.clone() for k,v in learn.model.state_dict().items()},learn.model.training
-    try: return memory_report(learn)
-    finally: learn.model.load_state_dict(state); learn.model.train(mode)
-
 def _multi_step(out:Path, epochs:int, paddy:Path|None)->Done:
     learn,res = train_paddy(paddy, epochs=epochs, out=out, cbs=EpochLine())
-    return Done(f"disease_err {res['disease_err']:.3f}, variety_err {res['variety_err']:.3f}", res | _memory(learn), learn)
+    return Done(f"disease_err {res['disease_err']:.3f}, variety_err {res['variety_err']:.3f}", res | memory_report(learn), learn)   # which leaves BatchNorm's statistics for the cross-entropy step
 
 def _ce_step(learn:Learner)->Done:
     "The disease head's validation loss of the multi-target `learn`, by the lesson's `cross_entropy` and by PyTorch's"
@@ -71,7 +65,7 @@ def _ce_step(learn:Learner)->Done:
 def _accum_step(out:Path, epochs:int, accum:int, paddy:Path|None, base:Learner)->Done:
     "`train` with `accum` micro-batches per step, its activations measured against `base`, the same model without accumulation"
     _,res = train(paddy, accum=accum, epochs=epochs, out=out, cbs=EpochLine())
-    res['activations_vs_no_accum'] = res['saved_activation_bytes_per_micro_batch']/_memory(base)['saved_activation_bytes_per_micro_batch']
+    res['activations_vs_no_accum'] = res['saved_activation_bytes_per_micro_batch']/memory_report(base)['saved_activation_bytes_per_micro_batch']
     return Done(f"disease_err {res['disease_err']:.3f}, variety_err {res['variety_err']:.3f}; activations {res['activations_vs_no_accum']:.2f}x", res)
 
 def _mid_step(out:Path, paddy:Path|None)->Done:

@@ -5,7 +5,6 @@ from kaggle_standin import KaggleStandIn
 from lesson7_companion.data import check_paddy
 
 KEY = 'sekret-4f1d0c9a7e2b'
-pytestmark = pytest.mark.xdist_group('kaggle')   # one worker: every stand-in listens on port 80
 
 @pytest.fixture
 def env(tmp_path):

@@ -36,8 +36,8 @@ def test_bad_input_cli(small, tmp_path):
 
 def test_bad_input(small, tmp_path, capsys):
     from lesson7_companion.cli import lesson7_paddy
-    o = str(tmp_path/'o')
-    cli_error(capsys, lesson7_paddy, 'no train.csv', path=str(tmp_path), out=o)
+    o = str(tmp_path/'o'); (tmp_path/'empty').mkdir()
+    cli_error(capsys, lesson7_paddy, 'no train.csv', path=str(tmp_path/'empty'), out=o)
     cli_error(capsys, lesson7_paddy, '--bs must be a whole number of at least 1, not 0', path=str(small), bs=0, out=o)
     cli_error(capsys, lesson7_paddy, 'bs=500', '96 training images', path=str(small), bs=500, out=o)
     bad = Path(shutil.copytree(small, tmp_path/'bad'))

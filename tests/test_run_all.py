@@ -19,7 +19,6 @@ def student_env(tmp_path_factory):
     env.update(CUDA_VISIBLE_DEVICES='', FASTAI_HOME=str(home/'fastai'), KAGGLE_CONFIG_DIR=str(home/'kaggle'))
     return env
 
-@pytest.mark.xdist_group('run_all')   # one notebook at a time, as a student runs them, while pytest-xdist's other worker goes on
 @pytest.mark.parametrize('nb', NOTEBOOKS)
 def test_run_all(nb, student_env, monkeypatch, record_property):
     for k in list(os.environ): monkeypatch.delenv(k)
