@@ -17,8 +17,8 @@ from nbdev.processors import mk_cell
 from .data import PathInTheWay
 
 # %% auto #0
-__all__ = ['BADGE', 'QUARTO_ONLY', 'abs_links', 'nb2md', 'readme', 'is_lesson', 'colab_url', 'colab_badge', 'math_url',
-           'local_katex', 'stage_site', 'build_docs']
+__all__ = ['BADGE', 'QUARTO_ONLY', 'SITE_MARK', 'abs_links', 'nb2md', 'readme', 'is_lesson', 'colab_url', 'colab_badge',
+           'math_url', 'local_katex', 'stage_site', 'build_docs']
 
 # %% ../nbs/90_docs.ipynb #561e0d8d
 def _outputs_md(outputs):
@@ -129,6 +129,7 @@ def stage_site(proc:str|Path, # nbdev's processed folder (`_proc`)
 QUARTO_ONLY = ('unknown key format-links', 'format commonmark is not built', 'format.html.keep-md is ignored',
                'output-file is not read by smalldocs', 'format.html.html-math-method is ignored')
 # Quarto options smalldocs skips; `stage_site` handles output-file, and `local_katex` the url of html-math-method
+SITE_MARK = '.lesson7_docs'   # the file in every site `build_docs` makes: only a folder that has it is ever replaced
 
 def build_docs(dest:str|Path=None, # where to write the site (default: `_docs` beside `pyproject.toml`)
                quiet:bool=True, # print only smalldocs' warnings and errors
@@ -137,14 +138,15 @@ def build_docs(dest:str|Path=None, # where to write the site (default: `_docs` b
     from smalldocs.site import build
     cfg = get_config()
     dest = Path(dest or cfg.config_path/'_docs').absolute()
-    if dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not (dest/'site_libs').is_dir())):
-        raise PathInTheWay(f"{dest} exists and is not a docs site built before, so building there would replace it. "
-                              "Build it somewhere else, or move that folder away.")
+    if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not (dest/SITE_MARK).is_file()))):
+        raise PathInTheWay(f"{dest} exists and is not a docs site built before (it has no {SITE_MARK} file), so building there "
+                           "would replace it. Build it somewhere else, or move that folder away.")
     proc = proc_nbs(cfg.nbs_path)
     with tempfile.TemporaryDirectory() as tmp:
         stage_site(proc, Path(tmp)/'site')
         site = build(Path(tmp)/'site', quiet=quiet)
         if (url := math_url(cfg)) and not url.startswith(('http:', 'https:', '//')): local_katex(site.out, url)
+        (site.out/SITE_MARK).write_text("Built by lesson7-docs (build_docs); the next build replaces this whole folder.\n")
         if dest.exists(): shutil.rmtree(dest)
         shutil.move(str(site.out), dest)
     return dest, [w for w in site.warnings if not any(q in w for q in QUARTO_ONLY)]

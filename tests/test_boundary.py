@@ -185,6 +185,37 @@ def test_docs_commands_outside_a_project(tmp_path, monkeypatch, capsys):
     cli_error(capsys, lesson7_docs, 'is not inside an nbdev project', dest=str(tmp_path/'site'))
     assert list(tmp_path.iterdir()) == []
 
+def _tiny_proc(tmp):
+    "nbdev's processed folder of a two-page project, for building a real (small) site fast"
+    import nbformat
+    proc = tmp/'_proc'; proc.mkdir(exist_ok=True)
+    (proc/'_quarto.yml').write_text("project:\n  type: website\n  output-dir: _docs\nmetadata-files: [sidebar.yml]\n")
+    (proc/'sidebar.yml').write_text("website:\n  sidebar:\n    contents:\n      - index.ipynb\n      - 01_lesson.ipynb\n")
+    for fn,title,out in (('index.ipynb', 'Home', 'index.html'), ('01_lesson.ipynb', 'A lesson', 'lesson.html')):
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_raw_cell(f"---\ntitle: {title}\noutput-file: {out}\n---"),
+                                                       nbformat.v4.new_markdown_cell('Some words.')]), proc/fn)
+    return proc
+
+def test_docs_never_over_another_site(tmp_path, monkeypatch, capsys):
+    "`lesson7-docs --dest` at another site's folder (site_libs/ and the user's own files) is refused in one line and left byte for byte; "
+    "an absent or empty folder, or a site it built before, is built into (the last replaced)"
+    import lesson7_companion.docs as docs
+    from lesson7_companion.cli import lesson7_docs
+    monkeypatch.setattr(docs, 'proc_nbs', lambda *a, **k: _tiny_proc(tmp_path))   # the whole project's notebooks would take a minute
+    monkeypatch.setattr(docs, 'math_url', lambda *a, **k: None)
+    other = tmp_path/'other'; (other/'site_libs').mkdir(parents=True)
+    for f,txt in (('index.html', '<p>my site</p>'), ('site_libs/quarto.js', '//'), ('notes.txt', 'mine'), ('search.json', '[]')): (other/f).write_text(txt)
+    before = snapshot(other)
+    cli_error(capsys, lesson7_docs, str(other), 'is not a docs site built before', dest=str(other))
+    assert snapshot(other) == before
+    empty = tmp_path/'empty'; empty.mkdir()
+    for d in (tmp_path/'absent', empty):
+        out,_ = docs.build_docs(d)
+        assert out == d and (d/'index.html').is_file() and (d/'lesson.html').is_file()
+    (empty/'stale.html').write_text('a page an older build made')
+    docs.build_docs(empty)                                                # a site it built before: replaced
+    assert (empty/'lesson.html').is_file() and not (empty/'stale.html').exists()
+
 def test_commands_suggest_commands(tmp_path, capsys):
     "A lesson function's hint names its Python call; the same error printed by a command names the command to type"
     from lesson7_companion.cli import lesson7_data
