@@ -44,7 +44,9 @@ def most_similar(learn:Learner, # a trained dot-product collab learner
                 )->pd.Series:
     "The `n` titles whose factors point most nearly the same way as `title`'s (cosine similarity)"
     vocab = learn.dls.classes['title']
-    if title not in vocab.o2i: raise UnknownName(f"{title!r} is not a title the model was trained on.")
+    if vocab.o2i.get(title, 0) == 0:   # row 0, `#na#`, is where fastai puts unknown titles: no rating trained it
+        raise UnknownName(f"{title!r} is not a title the model was trained on" + (" (it is fastai's row for unknown titles)." if title == '#na#' else
+                          "; check the spelling (titles include the year)."))
     f = movie_weights(learn)[1]
     sim = F.cosine_similarity(f, f[vocab.o2i[title]][None])
     sim[vocab.o2i[title]] = sim[0] = -2  # not itself, not #na#
@@ -66,6 +68,7 @@ def train_collab(path:str|Path=None, # a MovieLens folder (default: the built-in
     "fastbook's `collab_learner` recipe on (user, title, rating), with its numbers reported and written into `out`"
     if n_factors < 1: raise BadValue(f"n_factors must be at least 1, not {n_factors}: each user and movie needs a vector of that length.")
     if model not in ('dot','nn'): raise BadValue(f"Unknown model {model!r}: use 'dot' (dot product with biases) or 'nn' (EmbeddingNN).")
+    if not (lr > 0 and math.isfinite(lr)): raise BadValue(f"lr must be a positive finite number, not {lr}: it is `fit_one_cycle`'s peak learning rate.")
     set_seed(seed)
     dls = collab_dls(path, bs=bs, seed=seed)
     learn = collab_learner(dls, n_factors=n_factors, use_nn=model=='nn', y_range=(0,5.5), **({'layers':[100]} if model=='nn' else {}))
@@ -144,6 +147,9 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
     "Recommend each user the `k` best-scored movies they have not rated, add the ratings they give, and repeat; the ratings per movie each round"
     if policy not in ('best', 'frozen', 'random'): raise BadValue(f"Unknown policy {policy!r}: use 'best', 'frozen' or 'random'.")
     path = Path(path) if path else get_movielens()
+    if not (path/'truth.json').exists():   # real ratings cannot say what a user would give a movie they never rated
+        raise MissingPath(f"{path} has no truth.json: simulate_feedback rates the movies it recommends with the built-in sample's planted "
+                          "truth, which real ratings such as ml-100k do not have. Run it on the sample: simulate_feedback() builds or reuses it.")
     t,r = json.loads((path/'truth.json').read_text()),read_ratings(path)
     rng = np.random.default_rng(seed)
     nu,ni = len(t['user_bias']),len(t['item_bias'])

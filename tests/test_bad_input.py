@@ -226,3 +226,15 @@ def test_u_item_ids(ml):
 def test_python_api_wrong_kind_of_path(paddy):
     with pytest.raises(FileNotFoundError, match='is not a folder'): paddy_summary(paddy/'train.csv')
     with pytest.raises(ValueError, match='is a folder, not a CSV file'): read_csv_checked(paddy, ['image_id'])
+
+def test_collab_api_refuses(ml, tmp_path):
+    "The collab functions called from Python: `#na#` is no title, the feedback loop needs the sample's truth, and `lr` is checked before training"
+    import math, shutil
+    from lesson7_companion.collab_interpret import most_similar, simulate_feedback, train_collab
+    learn,_ = train_collab(ml, epochs=1, bs=64, progress=False)
+    with pytest.raises(UnknownName, match="'#na#' is not a title the model was trained on"): most_similar(learn, '#na#')
+    real = Path(shutil.copytree(ml, tmp_path/'real', ignore=shutil.ignore_patterns('truth.json')))   # the real ml-100k's files
+    with pytest.raises(MissingPath, match="has no truth.json.*built-in sample.*simulate_feedback\\(\\)") as e: simulate_feedback(real, rounds=1)
+    assert '\n' not in str(e.value)
+    for lr in (math.nan, math.inf, 0., -1e-3):   # a folder that is not there: refused before the data is even read
+        with pytest.raises(BadValue, match=f'lr must be a positive finite number, not {lr}'): train_collab(tmp_path/'nowhere', lr=lr)
