@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import num_cpus
 # nbdev-test runs one notebook per core side by side; torch's and the BLAS's default of one thread per core in each would make them fight
-if os.environ.get('IN_TEST'):
+# (set OMP_NUM_THREADS to test under another thread count)
+if os.environ.get('IN_TEST') and 'OMP_NUM_THREADS' not in os.environ:
     from threadpoolctl import threadpool_limits
     torch.set_num_threads(1); threadpool_limits(1)
 # On a CPU, torch's default of a thread per core punishes a busy laptop: on two cores with the other one busy, a two-epoch

@@ -217,12 +217,12 @@ SLOW_CLAIMS = [(o.name, o.nb, o.check) for o in IDEAS if in_slow_cell(o.nb, o.ch
      "best.disease >= 3*ours.disease_err and best.variety >= 2*ours.variety_err")]
 
 def run_as_nbdev_test(nb, check, subs, patch, monkeypatch):
-    "`run_to_check` in the notebooks' folder, with `IN_TEST` set and one torch thread, as `nbdev-test` runs the notebooks"
+    "`run_to_check` in the notebooks' folder, with `IN_TEST` set and one torch thread (or OMP_NUM_THREADS's), as `nbdev-test` runs the notebooks"
     import matplotlib, torch
     matplotlib.use('Agg')
     monkeypatch.chdir(ROOT/'nbs'); monkeypatch.setenv('IN_TEST', '1')
     if patch: patch(monkeypatch)
-    n = torch.get_num_threads(); torch.set_num_threads(1)
+    n = torch.get_num_threads(); torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', 1)))
     try: return run_to_check(nb, check, subs)
     finally:
         torch.set_num_threads(n)
