@@ -5,7 +5,8 @@ http://localhost (port 80). (KAGGLE_API_ENVIRONMENT=TEST, localhost:7777, is rea
 passes its environment explicitly, so TEST still reaches api.kaggle.com.) The stand-in answers the competition-download call
 the way Kaggle does: a redirect to the zip, which the client streams, resuming with a Range request if the transfer breaks.
 A newer API token (KAGGLE_API_TOKEN, ~/.kaggle/access_token) is first checked by the client's IntrospectToken call, answered here too."""
-import threading, json, base64, socket
+import threading, json, base64, socket, fcntl, tempfile
+from pathlib import Path
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 class KaggleStandIn(ThreadingHTTPServer):
@@ -16,10 +17,14 @@ class KaggleStandIn(ThreadingHTTPServer):
                  status=None, # an HTTP error to answer the download with, once the key is accepted (403: rules not accepted)
                  mode='whole', # 'whole', or 'cut': the first transfer of the zip breaks halfway
                  port=80):
-        super().__init__(('127.0.0.1', port), _Handler)
+        # one stand-in at a time on this machine, whichever pytest-xdist worker starts it: they all need port 80
+        self.lock = open(Path(tempfile.gettempdir())/f'lesson7-kaggle-standin-{port}.lock', 'w'); fcntl.flock(self.lock, fcntl.LOCK_EX)
+        try: super().__init__(('127.0.0.1', port), _Handler)
+        except BaseException: self.lock.close(); raise
         self.zip,self.key,self.status,self.mode,self.log = zip_bytes,key,status,mode,[]
     def __enter__(self): threading.Thread(target=self.serve_forever, daemon=True).start(); return self
     def __exit__(self, *a): self.shutdown(); self.server_close()
+    def server_close(self): super().server_close(); self.lock.close()   # closing the file releases the lock
 
 class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *a): pass
