@@ -16,7 +16,7 @@ CHROMIUM = os.environ.get('LESSON7_CHROMIUM') or shutil.which('chromium') or shu
 DRIVER = (os.environ.get('LESSON7_CHROMEDRIVER') or shutil.which('chromedriver')
           or os.path.join(os.environ.get('CHROMEWEBDRIVER', '/usr/bin'), 'chromedriver'))
 SHOTS = ROOT/'runs'/'test_docs_site'
-MODULES = ['data', 'cross_entropy', 'multi_target', 'grad_accum', 'data_parallel', 'mid_level', 'collab', 'collab_interpret', 'tour', 'docs', 'cli']
+MODULES = ['data', 'cross_entropy', 'multi_target', 'grad_accum', 'data_parallel', 'mid_level', 'collab', 'collab_interpret', 'tour', 'docs', 'cli', 'commands']
 
 def _sidebar():
     "(notebook, page, title) for each entry of nbs/sidebar.yml, in order; the title is the notebook's first markdown heading"
