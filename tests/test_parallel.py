@@ -116,3 +116,40 @@ def test_parallel_bench_refuses_bad_settings_first(capsys):
     cli_error(capsys, lesson7_parallel_bench, '--accums must be a whole number of at least 1, not 0', accums='0', path='/nowhere')
     cli_error(capsys, lesson7_parallel_bench, f'{os.cpu_count()+1} processes on this machine', procs=f'1,{os.cpu_count()+1}', path='/nowhere')
     cli_error(capsys, lesson7_parallel_bench, 'bs=30 cannot be shared by 1 process x 4 micro-batches', bs=30, path='/nowhere')
+
+LAUNCHERS = {'torchrun': lambda: [str(BIN/'torchrun'), '--nproc_per_node=2', f'--master_port={free_port()}'],
+             'accelerate': lambda: [str(BIN/'accelerate'), 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no',
+                                    '--dynamo_backend', 'no', '--main_process_port', str(free_port())]}
+
+@pytest.mark.parametrize('launcher', list(LAUNCHERS))
+def test_ctrl_c_under_a_launcher(launcher, paddy, tmp_path):
+    """Ctrl-C in a terminal sends SIGINT to the launcher's whole process group: every process ends, the command says one line
+    from one process, no traceback of ours, and no run folder, whole or partial. The signal goes when rank 0 prints the epoch
+    table's header (the run asks for more epochs than any machine finishes); the wait after it is a deadline, not a sleep."""
+    import psutil
+    runs = tmp_path/'runs'; runs.mkdir()
+    p = subprocess.Popen([*LAUNCHERS[launcher](), PADDY, '--path', str(paddy), '--epochs', '100000', '--size', '32', '--out', str(runs/'run')],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True)   # its own group, as a terminal's job
+    tree = lambda: [psutil.Process(p.pid), *psutil.Process(p.pid).children(recursive=True)]
+    procs = tree()
+    try:
+        for line in p.stdout:
+            if 'train_loss' in line: break
+        procs = tree()
+        assert len([q for q in procs[1:] if PADDY in q.cmdline()]) == 2, [q.cmdline() for q in procs]   # both ranks are training
+        os.killpg(p.pid, signal.SIGINT)
+        _,err = p.communicate(timeout=300)
+        alive = [' '.join(q.cmdline()[:3]) for q in psutil.wait_procs(procs, timeout=30)[1]]   # read before the clean-up below
+    except BaseException:   # end every process it started: the ranks run in sessions of their own, which killpg does not reach
+        if p.poll() is None: procs = tree()
+        for q in procs:
+            try: q.kill()
+            except psutil.NoSuchProcess: pass
+        p.communicate(); raise
+    assert not alive, alive
+    assert ours(err) == ['lesson7-paddy: interrupted.'], err[-3000:]
+    no_traceback_from_a_process(err); assert 'lesson7_companion' not in err and 'lesson7-paddy", line' not in err, err[-3000:]
+    if launcher == 'accelerate': assert p.returncode == 130 and 'Traceback' not in err, (p.returncode, err[-3000:])
+    elif 'Traceback' in err:   # torchrun's own report of the signal it got, as for any script it runs
+        assert err.strip().splitlines()[-1].startswith('torch.distributed.elastic.multiprocessing.api.SignalException: '), err[-3000:]
+    assert p.returncode != 0 and list(runs.iterdir()) == [], (p.returncode, list(runs.iterdir()))
