@@ -33,6 +33,13 @@ def run(*args, env=None, **kw):
     env = {k:v for k,v in {**os.environ, **(env or {})}.items() if v is not None}
     return subprocess.run([str(exe) if exe.exists() else args[0], *args[1:]], capture_output=True, text=True, env=env, timeout=600, **kw)
 
+def as_in_a_terminal():
+    """`preexec_fn` for a command the test will Ctrl-C: SIGINT back to its default, as a terminal's job has it. A process started
+    with SIGINT ignored (a background job of a script, `nohup`, some CI runners, and so pytest-xdist's workers) passes that on
+    to its children, and Python then installs no KeyboardInterrupt handler: the signal would do nothing at all."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def cli_error(capsys, cmd, *words, **kwargs):
     "Call the command function `cmd` in-process with `kwargs`; check it exits 2 with one `<prog>: error:` line holding `words`"
     import pytest

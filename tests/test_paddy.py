@@ -2,7 +2,7 @@
 import json, shutil
 from pathlib import Path
 import pandas as pd, pytest
-from conftest import run_error, run, cli_error
+from conftest import run_error, run, cli_error, as_in_a_terminal
 
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):
@@ -104,7 +104,8 @@ def test_ctrl_c_is_one_line(small, tmp_path):
     from pathlib import Path
     exe = Path(sys.executable).parent/'lesson7-paddy'
     p = subprocess.Popen([str(exe), '--path', str(small), '--epochs', '100000', '--size', '32', '--bs', '16', '--out', str(tmp_path/'run')],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'},
+                         preexec_fn=as_in_a_terminal)
     for line in p.stdout:   # fastai prints the table's header when `fit` starts
         if 'train_loss' in line: break
     p.send_signal(signal.SIGINT)

@@ -3,6 +3,7 @@ import json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pytest
 from lesson7_companion.data_parallel import free_port
+from conftest import as_in_a_terminal
 
 BIN = Path(sys.executable).parent
 PADDY = str(BIN/'lesson7-paddy')
@@ -129,7 +130,8 @@ def test_ctrl_c_under_a_launcher(launcher, paddy, tmp_path):
     import psutil
     runs = tmp_path/'runs'; runs.mkdir()
     p = subprocess.Popen([*LAUNCHERS[launcher](), PADDY, '--path', str(paddy), '--epochs', '100000', '--size', '32', '--out', str(runs/'run')],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True)   # its own group, as a terminal's job
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True,
+                         preexec_fn=as_in_a_terminal)   # its own group, and SIGINT's default, as a terminal's job
     tree = lambda: [psutil.Process(p.pid), *psutil.Process(p.pid).children(recursive=True)]
     procs = tree()
     try:
