@@ -122,7 +122,7 @@ class PairLeaves(Transform):
                  seed:int=0, # seed for drawing the partners of validation items
                 ):
         self.labels = [parent_label(f) for f in files]
-        self.by_label = {l:[f for f,m in zip(files, self.labels) if m == l] for l in set(self.labels)}
+        self.by_label = {l:[f for f,m in zip(files, self.labels) if m == l] for l in sorted(set(self.labels))}   # sorted: a set's order changes with each process's string hashing, and with it every draw
         self.rng = random.Random(seed)
         self.valid = {files[i]:self._draw(files[i]) for i in splits[1]}   # drawn once, so validation never changes
     def _draw(self, f):
