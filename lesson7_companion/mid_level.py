@@ -1,4 +1,4 @@
-"""The pieces a `DataBlock` is made of, used by hand to build the same two-label Paddy data, plus a pair-of-leaves task written directly as a `Transform`
+"""The pieces a `DataBlock` is made of, used by hand to build the same two-label Paddy data, plus a pair-of-leaves task written directly as a `Transform`, and an `ItemTransform` that sees the whole pair
 
 Docs: https://lesson7.github.io/lesson7-companion/mid_level.html.md"""
 
@@ -13,7 +13,7 @@ from fastai.vision.all import *
 
 # %% auto #0
 __all__ = ['ReadVariety', 'check_splits', 'paddy_datasets', 'mid_level_dls', 'data_diffs', 'bench_build', 'LeafPair',
-           'PairLeaves']
+           'PairLeaves', 'SwapPair']
 
 # %% ../nbs/04_mid_level.ipynb #28249715
 class ReadVariety(Transform):
@@ -133,3 +133,13 @@ class PairLeaves(Transform):
     def encodes(self, f:Path):
         f2,same = self.valid.get(f) or self._draw(f)
         return LeafPair(PILImage.create(f), PILImage.create(f2), torch.tensor(same))
+
+# %% ../nbs/04_mid_level.ipynb #a3532b0e
+class SwapPair(ItemTransform):
+    "Swap the two photos of a `LeafPair` with probability `p`, on training items only: whether they match stays true"
+    split_idx = 0   # training items only: validation pairs stay as drawn
+    def __init__(self, p:float=0.5, # chance that an item's photos are swapped
+                ): store_attr('p'); super().__init__()
+    def encodes(self, x:list):   # an ItemTransform's encodes is handed the whole item, as a list
+        a,b,same = x
+        return (b,a,same) if random.random() < self.p else (a,b,same)

@@ -205,6 +205,14 @@ IDEAS = [
     Idea('mid-level Transform, Pipeline, TfmdLists, Datasets', '04_mid_level.ipynb', check="test_eq(dec[1:], (parent_label(dsets.train.items[0]), rv(",
          subs=[("tfms = [[PILImage.create], [parent_label, Categorize()], [ReadVariety(path), Categorize()]]",
            "tfms = [[PILImage.create], [parent_label, Categorize()], [parent_label, Categorize()]]")]),
+    Idea('an ItemTransform sees the whole pair: SwapPair', '04_mid_level.ipynb', check="assert ci.low < 0.5 < ci.high, (n_swapped, ci)",
+         subs=[("class SwapPair(ItemTransform):", "class SwapPair(Transform):")]),   # handed one element at a time: nothing to swap
+    Idea("an ItemTransform's encodes is handed a list", '04_mid_level.ipynb', check="assert ci.low < 0.5 < ci.high, (n_swapped, ci)",
+         subs=[("def encodes(self, x:list):   # an ItemTransform's", "def encodes(self, x:LeafPair):   # an ItemTransform's")]),
+    Idea('an ItemTransform tosses one coin per pair: FlipBoth', '04_mid_level.ipynb', check="['both mirrored', 'neither']] > 50).all().all(), res",
+         subs=[("class FlipBoth(ItemTransform):", "class FlipBoth(Transform):")]),
+    Idea('split_idx = 0: an augmentation for training items only', '04_mid_level.ipynb', check="[sw(pair, split_idx=1) for _ in range(50)]",
+         subs=[("split_idx = 0   # training items only", "split_idx = None   # training items only")]),
 ]
 
 def in_slow_cell(nb, check):
