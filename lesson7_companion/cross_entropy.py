@@ -10,7 +10,8 @@ import torch, torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['softmax', 'logsumexp', 'log_softmax', 'soft_cross_entropy', 'nll_loss', 'cross_entropy', 'binary_cross_entropy']
+__all__ = ['softmax', 'logsumexp', 'log_softmax', 'soft_cross_entropy', 'nll_loss', 'cross_entropy', 'cross_entropy_loss',
+           'binary_cross_entropy']
 
 # %% ../nbs/01_cross_entropy.ipynb #a1ba22bb
 def softmax(z:Tensor, # activations, classes in the last dimension
@@ -52,6 +53,25 @@ def cross_entropy(z:Tensor, # activations, shape (batch, classes)
                  )->Tensor:
     "Cross-entropy against one-hot targets: `nll_loss(log_softmax(z), targ)`"
     return nll_loss(log_softmax(z), targ)
+
+# %% ../nbs/01_cross_entropy.ipynb #b45a253f
+def cross_entropy_loss(z:Tensor, # activations, shape (batch, classes)
+                       targ:Tensor, # index of the correct class for each row
+                       weight:Tensor=None, # a weight per class (default: all 1)
+                       label_smoothing:float=0., # `eps`: the share of the target spread evenly over all the classes
+                       reduction:str='mean', # 'mean' (weighted by `weight`), 'sum' or 'none' (a loss per item)
+                       ignore_index:int=-100, # items with this target count for nothing
+                      )->Tensor:
+    "What `nn.CrossEntropyLoss` computes, by hand: `(1-eps)` times the (weighted) NLL plus `eps` times the mean over classes of `-log p`"
+    keep = targ != ignore_index
+    logp,t = log_softmax(z[keep]),targ[keep]
+    w = torch.ones(z.shape[-1], dtype=z.dtype, device=z.device) if weight is None else weight
+    nll = -logp[torch.arange(len(t)), t]                       # each item's -log p of its own class
+    loss = (1-label_smoothing)*w[t]*nll + label_smoothing*(-(w*logp).mean(-1))   # each item's loss
+    if reduction == 'none': return torch.zeros(len(targ), dtype=z.dtype, device=z.device).masked_scatter(keep, loss)   # ignored items: 0
+    if reduction == 'sum': return loss.sum()
+    return loss.sum()/w[t].sum()                               # a weighted mean: divided by the weights, not the count
+
 
 # %% ../nbs/01_cross_entropy.ipynb #701d3577
 def binary_cross_entropy(z:Tensor, # activations, one per class

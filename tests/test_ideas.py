@@ -141,6 +141,11 @@ def capped_weight_decay(mp):
     "fastai's decoupled weight decay never stronger than `wd=0.1`: no amount of it is too much"
     _weight_decay(mp, lambda lr, wd: 1 - lr*min(wd, 0.1))
 
+def loss_class_without_smoothing(mp):
+    "PyTorch's `nn.CrossEntropyLoss` calling the function with every option it stores but `label_smoothing`"
+    import torch.nn as nn, torch.nn.functional as F
+    mp.setattr(nn.CrossEntropyLoss, 'forward', lambda self, z, t: F.cross_entropy(z, t, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction))
+
 @dataclass
 class Idea:
     "One idea a lesson teaches: breaking it (`subs`, text replacements in the notebook; `patch`, a change to a library) must fail `check`"
@@ -179,6 +184,20 @@ IDEAS = [
          subs=[("return -logp[torch.arange(len(targ)), targ].mean()", "return -logp.mean()")]),
     Idea('low p on the right class punished most', '01_cross_entropy.ipynb', check="test_close(z.grad, (softmax(acts) - F.one_hot(targ, 10))",
          subs=[("return nll_loss(log_softmax(z), targ)", "return nll_loss(softmax(z), targ)")]),   # the log left out: the loss is -p
+    Idea('nn.CrossEntropyLoss is F.cross_entropy with its options stored', '01_cross_entropy.ipynb',
+         check="for k,o in opts.items(): test_close(nn.CrossEntropyLoss(**o)(acts, targ)", patch=loss_class_without_smoothing),
+    Idea('a weighted mean divides by the sum of the weights', '01_cross_entropy.ipynb',
+         check="test_close(cross_entropy_loss(acts, targ, weight=w), F.cross_entropy(acts, targ, weight=w)",
+         subs=[("return loss.sum()/w[t].sum()", "return loss.sum()/len(t)")]),   # divided by the count
+    Idea('label smoothing: (1-eps) NLL + eps mean of -log p', '01_cross_entropy.ipynb',
+         check="test_close(cross_entropy_loss(acts, targ, label_smoothing=0.1), F.cross_entropy(",
+         subs=[(" + label_smoothing*(-(w*logp).mean(-1))", "")]),   # the smoothing term left out
+    Idea('ignore_index leaves items out of sum and count', '01_cross_entropy.ipynb',
+         check="test_close(cross_entropy_loss(acts, targ, ignore_index=3), nll[targ != 3].mean()",
+         subs=[("keep = targ != ignore_index", "keep = targ == targ")]),
+    Idea('label smoothing: a confident right answer has a finite best gap', '01_cross_entropy.ipynb',
+         check="test_close(gaps[best], math.log(q[0]/q[1]), eps=0.01)",
+         subs=[("nn.CrossEntropyLoss(label_smoothing=eps, reduction='none')", "nn.CrossEntropyLoss(reduction='none')")]),
     Idea('latent factors from random init by MSE', '05a_collab_interpret.ipynb', "assert s50 > 0.1 and s50 > 100*s0",
          patch=zero_factors),
     Idea('embedding = lookup = one-hot matmul', '05_collab.ipynb', "test_eq(emb(idx), one_hot @ emb.weight)", patch=off_by_one_lookup),
