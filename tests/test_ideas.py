@@ -176,6 +176,10 @@ IDEAS = [
          [("return sum(F.cross_entropy(a, t) for a,t in zip(self.split(acts), targs))", "return F.cross_entropy(self.split(acts)[0], targs[0])")]),
     Idea('first and last layers', '02_multi_target.ipynb', "test_eq({n for n in s1 if s1[n] != s2[n]}",   # a hidden layer per head: more than the last layer grows
          [("n_out=sum(loss.sizes), loss_func=loss", "n_out=sum(loss.sizes), lin_ftrs=[512*len(loss.sizes)], loss_func=loss")]),
+    Idea('a plain loss gets every target: disease_loss(inp, disease, variety)', '02_multi_target.ipynb', "test_close(cb.losses, cb1.losses, eps=1e-6)",
+         [("def disease_loss(inp, disease, variety): return F.cross_entropy(inp, disease)", "def disease_loss(inp, disease, variety): return F.cross_entropy(inp, variety)")]),
+    Idea('a plain metric gets every target: disease_err(inp, disease, variety)', '02_multi_target.ipynb', "test_close(v, v1[:2], eps=1e-6)",
+         [("def disease_err(inp, disease, variety): return error_rate(inp, disease)", "def disease_err(inp, disease, variety): return error_rate(inp, variety)")]),
     Idea('multi-target better or worse: a distribution over seeds', '02_multi_target.ipynb', "assert -0.1 < lo and hi < 0.2, (lo, hi)",   # the loss trains the last head only
          [("return sum(F.cross_entropy(a, t) for a,t in zip(self.split(acts), targs))", "return F.cross_entropy(self.split(acts)[-1], targs[-1])")]),
     Idea('softmax normalises over the classes', '01_cross_entropy.ipynb', check="test_close(p, torch.softmax(acts, -1), eps=1e-6)",
