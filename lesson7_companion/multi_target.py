@@ -300,8 +300,10 @@ def compare_heads(seeds:list=range(8), # one pair of trainings per seed (the spl
                   lr:float=1e-2, # peak learning rate
                   bs:int=32, # images per batch
                   path:str|Path=None, # a Paddy folder (default: the built-in sample)
+                  train_pct:float=1., # share of the training photos kept, the same ones for both models of a seed (the validation photos all stay)
                  )->pd.DataFrame: # disease error per seed (rows) and model (columns)
     "Disease error of the two-head and the disease-only `paddy_learner` from each of `seeds`, the photos decoded once and kept in memory"
+    if not 0 < train_pct <= 1: raise BadValue(f"train_pct={train_pct} is the share of the training photos kept: use a value above 0 and at most 1.")
     photos,rows = {},[]
     for seed in seeds:
         for heads in (('disease','variety'), ('disease',)):
@@ -309,8 +311,11 @@ def compare_heads(seeds:list=range(8), # one pair of trainings per seed (the spl
             if not photos:   # every photo through the item and batch pipeline once, as `test_dl` does for new photos
                 files = dls.train_ds.items + dls.valid_ds.items
                 photos = dict(zip(files, torch.cat([xb.as_subclass(Tensor) for xb, in dls.test_dl(files, bs=64)])))
-            mem = [DataLoader(list(zip(torch.stack([photos[f] for f in ds.items]), *_targets(ds, len(heads)))), bs=bs, shuffle=train, drop_last=train)
-                   for ds,train in ((dls.train_ds,True), (dls.valid_ds,False))]
+            mem = []
+            for ds,train in ((dls.train_ds,True), (dls.valid_ds,False)):
+                i = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:round(len(ds)*train_pct)].sort().values if train else slice(None)
+                mem.append(DataLoader(list(zip(torch.stack([photos[f] for f in ds.items])[i], *[t[i] for t in _targets(ds, len(heads))])),
+                                      bs=bs, shuffle=train, drop_last=train))
             set_seed(seed, reproducible=True)
             learn = paddy_learner(dls)
             learn.dls = DataLoaders(*mem, device=dls.device)
