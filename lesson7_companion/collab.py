@@ -13,7 +13,7 @@ from fastai.tabular.all import *
 
 # %% auto #0
 __all__ = ['ReadTabBatchCopy', 'collab_dls', 'n_ids', 'DotProduct', 'fit_collab', 'losses', 'DotProductBias', 'create_params',
-           'ParamDotProductBias']
+           'ParamDotProductBias', 'fit_new_users']
 
 # %% ../nbs/05_collab.ipynb #c086240b
 class ReadTabBatchCopy(ReadTabBatch):
@@ -111,3 +111,25 @@ class ParamDotProductBias(Module):
         u,m = x[:,0],x[:,1]
         r = (self.users[u]*self.movies[m]).sum(dim=1) + self.user_bias[u] + self.movie_bias[m]
         return sigmoid_range(r, *self.y_range)
+
+# %% ../nbs/05_collab.ipynb #0ffd1768
+def fit_new_users(model:DotProductBias, # a trained model; its movie factors and biases stay as they are
+                  movies:Tensor, # (users, k) movie indices each new user rated
+                  ratings:Tensor, # (users, k) their ratings
+                  noise:float=1., # the variance of a rating around its prediction: how much one rating is trusted
+                  factors:bool=True, # fit each user's factors as well as their bias
+                 )->tuple: # (factors, biases) of the new users
+    "Each new user's bias (and factors) fitted to `ratings` of `movies`, pulled towards the trained users' average"
+    us,ub = model.users.weight[1:].detach(),model.user_bias.weight[1:,0].detach()   # row 0 is #na#
+    u,b = nn.Parameter(us.mean(0).repeat(len(movies), 1)),nn.Parameter(ub.mean().repeat(len(movies)))
+    if movies.shape[1] == 0: return u.detach(),b.detach()    # no ratings: the average user
+    f,mb = model.movies.weight.detach()[movies],model.movie_bias.weight.detach()[movies,0]
+    opt = torch.optim.LBFGS([u,b] if factors else [b], max_iter=100, line_search_fn='strong_wolfe')
+    def closure():
+        opt.zero_grad()
+        pred = sigmoid_range((u[:,None]*f).sum(-1) + b[:,None] + mb, *model.y_range)
+        loss = ((pred-ratings)**2).sum()/noise + ((u-us.mean(0))**2/us.var(0)).sum() + ((b-ub.mean())**2/ub.var()).sum()
+        loss.backward(); return loss
+    opt.step(closure)
+    return u.detach(),b.detach()
+

@@ -15,7 +15,7 @@ import json, time
 
 # %% auto #0
 __all__ = ['BOOK_RECIPE', 'planted', 'movie_weights', 'most_similar', 'train_collab', 'plot_movie_pca', 'predict_rating', 'gini',
-           'simulate_feedback', 'popularity_loop', 'bench_collab']
+           'simulate_feedback', 'popularity_loop', 'fit_embedding_nn', 'train_valid_mse', 'bench_collab']
 
 # %% ../nbs/05a_collab_interpret.ipynb #0d4f7388
 def planted(dls:DataLoaders, # collab `DataLoaders` of the built-in sample
@@ -71,7 +71,7 @@ def train_collab(path:str|Path=None, # a MovieLens folder (default: the built-in
     if not (lr > 0 and math.isfinite(lr)): raise BadValue(f"lr must be a positive finite number, not {lr}: it is `fit_one_cycle`'s peak learning rate.")
     set_seed(seed)
     dls = collab_dls(path, bs=bs, seed=seed)
-    learn = collab_learner(dls, n_factors=n_factors, use_nn=model=='nn', y_range=(0,5.5), **({'layers':[100]} if model=='nn' else {}))
+    learn = collab_learner(dls, n_factors=n_factors, use_nn=model=='nn', y_range=(0,5.5), **({'layers':[100,50]} if model=='nn' else {}))
     t = time.time()
     if progress: learn.fit_one_cycle(epochs, lr, wd=wd)
     else:
@@ -210,6 +210,28 @@ def popularity_loop(path:str|Path=None, # a MovieLens folder (default: the built
         new = np.bincount(pm, minlength=ni)
         u,m = np.concatenate([u, pu]),np.concatenate([m, pm])
     return pd.DataFrame(rows)
+
+# %% ../nbs/05a_collab_interpret.ipynb #cbd0d5a0
+def fit_embedding_nn(dls:DataLoaders, # collab `DataLoaders` from `collab_dls`
+                     ps:float|list=0., # dropout after each hidden layer (one share for all, or one per layer)
+                     embed_p:float=0., # dropout on the concatenated embeddings
+                     seed:int=0, # seed of the initialisation and the batches
+                     epochs:int=5, # epochs of `fit_one_cycle`, at `train_collab`'s learning rate and `wd`
+                    )->dict: # the settings, valid MSE, train MSE (dropout off) and their gap
+    "Train fastbook's `EmbeddingNN` (hidden layers of 100 and 50) with dropout `ps` and `embed_p`; measure train and valid MSE alike"
+    set_seed(seed)
+    learn = collab_learner(dls, use_nn=True, layers=[100,50], y_range=(0,5.5), config=tabular_config(ps=ps, embed_p=embed_p))
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, 5e-3, wd=0.1)
+    return dict(ps=ps, embed_p=embed_p, seed=seed, **train_valid_mse(learn))
+
+def train_valid_mse(learn:Learner, # a trained collab learner
+                   )->dict: # train MSE, valid MSE and their gap
+    "MSE on the training and the validation ratings, measured alike: each rating once, in eval mode (dropout off)"
+    with learn.no_bar():
+        valid = float(learn.validate()[0])
+        train = float(learn.validate(dl=learn.dls.train.new(shuffle=False, drop_last=False))[0])   # not the training loader, which samples with replacement
+    return dict(train=train, valid=valid, gap=valid-train)
+
 
 # %% ../nbs/05a_collab_interpret.ipynb #e2f6ed9d
 BOOK_RECIPE = dict(bs=64, epochs=5, lr=5e-3, wd=0.1, n_factors=50)

@@ -64,6 +64,11 @@ def frozen_factors(mp):
     "fastai's `EmbeddingDotBias` whose latent factors keep their random start: they are never trained"
     _after_init(mp, lambda m: [e.weight.requires_grad_(False) for e in (m.u_weight, m.i_weight)])
 
+def dropout_off(mp):
+    "PyTorch's `Dropout` passing every activation through untouched, in training too"
+    import torch.nn as nn
+    mp.setattr(nn.Dropout, 'forward', lambda self, x: x)
+
 def step_every_batch(mp):
     "fastai's `GradientAccumulation` that scales the loss but steps after every micro-batch"
     from fastai.callback.training import GradientAccumulation
@@ -225,6 +230,12 @@ IDEAS = [
          [("if retrain or odds is None: odds = (cnt + 1.)**boost", "if odds is None: odds = (cnt + 1.)**boost")]),
     Idea('humans in the loop: a rollout watched and stopped', '05a_collab_interpret.ipynb', "assert watched.gini.iloc[-1] < unwatched.gini.iloc[-1] - 0.1",
          [("lift = pop[pick[on]].mean()/pop[pick[~on]].mean()", "lift = pop[pick[on]].mean()/pop[pick[on]].mean()")]),   # the watched number blind
+    Idea('most similar: titles whose factors point the same way', '05a_collab_interpret.ipynb', "assert liked.sum() >= 8, bias_rank[sims.index]",
+         [("f = movie_weights(learn)[1]\n", "f = movie_weights(learn)[1][torch.randperm(len(vocab))]\n")]),   # each title read with another's factors
+    Idea('dropout (ps, embed_p) against overfitting', '05a_collab_interpret.ipynb', "assert dropped['valid'] < plain['valid'] - 0.05", patch=dropout_off),
+    Idea('a new user bootstrapped from their own ratings', '05_collab.ipynb', "assert gain20[2] < 0, gain20",
+         [("M,Y = as_t('m', slice(0, k)).long(),as_t('rating', slice(0, k)).float()",
+           "M,Y = as_t('m', slice(0, k)).long().roll(1, 0),as_t('rating', slice(0, k)).float().roll(1, 0)")]),   # each fitted to the next user's ratings
     Idea('mid-level Transform, Pipeline, TfmdLists, Datasets', '04_mid_level.ipynb', check="test_eq(dec[1:], (parent_label(dsets.train.items[0]), rv(",
          subs=[("tfms = [[PILImage.create], [parent_label, Categorize()], [ReadVariety(path), Categorize()]]",
            "tfms = [[PILImage.create], [parent_label, Categorize()], [parent_label, Categorize()]]")]),
