@@ -21,12 +21,13 @@ from fastai.callback.core import Callback
 from .collab_interpret import train_collab, bench_collab
 from .tour import tour
 from .docs import build_docs, readme
+from .ensemble import train_ensemble
 
 # %% auto #0
 __all__ = ['as_typed', 'user_errors', 'check_options', 'check_micro', 'check_out', 'Diverged', 'StopIfDiverged',
            'every_learner_stops_if_diverged', 'weights_reachable', 'check_project', 'one_process_note', 'lesson7_data',
-           'lesson7_paddy', 'lesson7_accum_bench', 'lesson7_paddy_bench', 'lesson7_parallel_bench', 'lesson7_collab',
-           'lesson7_collab_bench', 'lesson7_tour', 'lesson7_readme', 'lesson7_docs']
+           'lesson7_paddy', 'lesson7_accum_bench', 'lesson7_paddy_bench', 'lesson7_parallel_bench', 'lesson7_ensemble',
+           'lesson7_collab', 'lesson7_collab_bench', 'lesson7_tour', 'lesson7_readme', 'lesson7_docs']
 
 # %% ../nbs/95_cli.ipynb #d654dce3
 _CANNOT_WRITE = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM}   # full, read-only, over quota, not allowed
@@ -274,6 +275,33 @@ def lesson7_parallel_bench(procs:str='1,2', # comma-separated numbers of process
                                  all_reduces=m.get('all_reduces', 0), disease_err=m['disease_err'], variety_err=m['variety_err']))
         print(f"device: {f'{torch.cuda.device_count()} GPUs' if torch.cuda.is_available() else f'cpu, {cores} cores'}; effective batch {bs}, {epochs} epochs at {size}px")
         print(pd.DataFrame(rows).to_string(index=False))
+
+# %% ../nbs/95_cli.ipynb #a68b2d24
+def _arch_sizes(s:str)->dict:
+    "The `name:height` pairs of `--archs`, or a `BadValue` naming the flag"
+    try: sizes = {a.strip(): int(h) for a,h in (o.split(':') for o in s.split(','))}
+    except ValueError: sizes = None
+    if not sizes or '' in sizes:
+        raise BadValue(f"--archs takes comma-separated timm names, each with its image height after a colon, such as "
+                       f"resnet10t_quarter:32,test_convnext:48; not {s!r}.")
+    return sizes
+
+@call_parse
+@_delegates(train_ensemble, but=['path', 'archs', 'out'])
+def lesson7_ensemble(archs:str='resnet10t_quarter:32,test_efficientnet:40,test_convnext:48', # comma-separated timm models, each with its image height after a colon
+                     path:str=None, # a Paddy competition folder (default: the built-in sample)
+                     out:str='runs/ensemble', # where to write metrics.json and the ensemble's submission.csv
+                     **kwargs):
+    "Train several models, each with the gradient accumulation it needs to fit the memory budget, predict each with TTA, and write their scores and the ensemble's Kaggle submission to `out`"
+    with user_errors('lesson7-ensemble'):
+        o = _settings(train_ensemble, kwargs)
+        check_options(epochs=o['epochs'], bs=o['bs'], lr=o['lr']); check_micro(o['bs'])
+        if not (math.isfinite(o['budget_mb']) and o['budget_mb'] > 0): raise BadValue(f"--budget-mb must be a positive number of MB, not {o['budget_mb']}.")
+        sizes = _arch_sizes(archs)
+        for a,h in sizes.items(): check_arch(a); check_options(size=h)
+        check_out(out, data=path or data_dir())
+        res = train_ensemble(path, archs=sizes, out=out, **kwargs)
+        print(json.dumps({'ensemble': res['ensemble'], **res['members']}))
 
 # %% ../nbs/95_cli.ipynb #a78d32ab
 @call_parse

@@ -16,7 +16,7 @@ CHROMIUM = os.environ.get('LESSON7_CHROMIUM') or shutil.which('chromium') or shu
 DRIVER = (os.environ.get('LESSON7_CHROMEDRIVER') or shutil.which('chromedriver')
           or os.path.join(os.environ.get('CHROMEWEBDRIVER', '/usr/bin'), 'chromedriver'))
 SHOTS = ROOT/'runs'/'test_docs_site'
-MODULES = ['data', 'cross_entropy', 'multi_target', 'grad_accum', 'data_parallel', 'mid_level', 'collab', 'collab_interpret', 'tour', 'docs', 'cli', 'commands']
+MODULES = ['data', 'cross_entropy', 'multi_target', 'grad_accum', 'data_parallel', 'ensemble', 'mid_level', 'collab', 'collab_interpret', 'tour', 'docs', 'cli', 'commands']
 
 def _sidebar():
     "(notebook, page, title) for each entry of nbs/sidebar.yml, in order; the title is the notebook's first markdown heading"
@@ -86,8 +86,9 @@ def test_sidebar_lists_the_lessons_in_order(site, server, browser):
     _open(browser, server + 'index.html')
     got = browser.execute_script("return [...document.querySelectorAll('#quarto-sidebar a.sidebar-link[href]')].map(a => [a.getAttribute('href'), a.innerText.trim()])")
     assert got == [[page, title] for _, page, title in SIDEBAR], got
-    assert [nb for nb, _, _ in SIDEBAR][:10] == ['index.ipynb', '00_data.ipynb', '00a_samples.ipynb', '01_cross_entropy.ipynb', '02_multi_target.ipynb',
-                                                 '03_grad_accum.ipynb', '03a_data_parallel.ipynb', '04_mid_level.ipynb', '05_collab.ipynb', '05a_collab_interpret.ipynb']
+    assert [nb for nb, _, _ in SIDEBAR][:11] == ['index.ipynb', '00_data.ipynb', '00a_samples.ipynb', '01_cross_entropy.ipynb', '02_multi_target.ipynb',
+                                                 '03_grad_accum.ipynb', '03a_data_parallel.ipynb', '03b_ensemble_tta.ipynb', '04_mid_level.ipynb', '05_collab.ipynb',
+                                                 '05a_collab_interpret.ipynb']
 
 def test_every_page_loads_with_working_links_and_images(site, server, browser):
     SHOTS.mkdir(parents=True, exist_ok=True)

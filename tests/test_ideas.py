@@ -151,6 +151,18 @@ def loss_class_without_smoothing(mp):
     import torch.nn as nn, torch.nn.functional as F
     mp.setattr(nn.CrossEntropyLoss, 'forward', lambda self, z, t: F.cross_entropy(z, t, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction))
 
+def tta_one_pass(mp):
+    "fastai's `Learner.tta` from one augmented pass instead of the mean of `n`"
+    from fastai.learner import Learner
+    tta = Learner.tta
+    mp.setattr(Learner, 'tta', lambda self, *args, n=4, **kwargs: tta(self, *args, n=1, **kwargs))
+
+def tta_without_training_tfms(mp):
+    "fastai's `Datasets.set_split_idx` doing nothing: every pass of `tta` runs the validation set's transforms"
+    from contextlib import contextmanager
+    from fastai.data.core import Datasets
+    mp.setattr(Datasets, 'set_split_idx', contextmanager(lambda self, i: (yield self)))
+
 @dataclass
 class Idea:
     "One idea a lesson teaches: breaking it (`subs`, text replacements in the notebook; `patch`, a change to a library) must fail `check`"
@@ -161,6 +173,12 @@ class Idea:
     patch:object = None  # a function of pytest's `monkeypatch` that breaks a library
 
 IDEAS = [
+    Idea('TTA averages several augmented passes', '03b_ensemble_tta.ipynb', check="test_close(fastai_tta, mine, eps=1e-6)", patch=tta_one_pass),
+    Idea("TTA predicts with the training set's transforms", '03b_ensemble_tta.ipynb', check="assert (one - plain).abs().max() > 0.05", patch=tta_without_training_tfms),
+    Idea("an ensemble averages its members' probabilities", '03b_ensemble_tta.ipynb', "assert table.loc['ensemble', 'tta_nll'] < table.drop('ensemble').tta_nll.mean() - 0.05",
+         [("return torch.stack(list(probs)).mean(0)", "return list(probs)[0]")]),   # the first member alone
+    Idea('each model accumulates just enough to fit the memory budget', '03b_ensemble_tta.ipynb', "assert (plan.MB_at_micro <= budget_MB).all(), plan",
+         [("micro = max(d for d in range(1, bs+1) if bs % d == 0 and d <= fit)", "micro = bs")]),   # no accumulation, whatever the budget
     Idea('accumulation avoids a bigger GPU', '03_grad_accum.ipynb', check="mem.saved_vs_accum1.iloc[-1] <= 0.30", patch=backward_at_step),
     Idea('steps only after the accumulated count', '03_grad_accum.ipynb', "test_eq((len(g_big), len(g_acc)), (1, 1))", patch=step_every_batch),
     Idea('the accumulated gradient is scaled to the mean', '03_grad_accum.ipynb', "rel_diff(g_acc[0], g_big[0]) < 1e-5,", patch=no_scaling),

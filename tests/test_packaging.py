@@ -15,7 +15,7 @@ def test_commands_registered():
     eps = {e.name: e.value for e in entry_points(group='console_scripts') if e.name.startswith('lesson7-')}
     from lesson7_companion import cli
     cmds = sorted(n for n in cli.__all__ if n.startswith('lesson7_'))
-    assert len(cmds) == 10 and eps == {n.replace('_', '-'): f'lesson7_companion.commands:{n}' for n in cmds}, eps
+    assert len(cmds) == 11 and eps == {n.replace('_', '-'): f'lesson7_companion.commands:{n}' for n in cmds}, eps
 
 def test_lesson_modules_name_no_flags():
     "Only the command-line module knows the flags: the lessons' messages speak of their own parameters"
