@@ -300,6 +300,10 @@ def lesson7_ensemble(archs:str='resnet10t_quarter:32,test_efficientnet:40,test_c
         sizes = _arch_sizes(archs)
         for a,h in sizes.items(): check_arch(a); check_options(size=h)
         check_out(out, data=path or data_dir())
+        if o['pretrained']:   # every model's weights before the first one trains: one line, naming the model, if one is out of reach
+            import timm
+            for a in sizes:
+                with weights_reachable(a): timm.create_model(a, pretrained=True)
         res = train_ensemble(path, archs=sizes, out=out, **kwargs)
         print(json.dumps({'ensemble': res['ensemble'], **res['members']}))
 
