@@ -173,11 +173,11 @@ class Idea:
     patch:object = None  # a function of pytest's `monkeypatch` that breaks a library
 
 IDEAS = [
-    Idea('TTA averages several augmented passes', '03b_ensemble_tta.ipynb', check="test_close(fastai_tta, mine, eps=1e-6)", patch=tta_one_pass),
-    Idea("TTA predicts with the training set's transforms", '03b_ensemble_tta.ipynb', check="assert (one - plain).abs().max() > 0.05", patch=tta_without_training_tfms),
-    Idea("an ensemble averages its members' probabilities", '03b_ensemble_tta.ipynb', "assert table.loc['ensemble', 'tta_nll'] < table.drop('ensemble').tta_nll.mean() - 0.05",
+    Idea('TTA averages several augmented passes', '03b_ensemble.ipynb', check="test_close(fastai_tta, mine, eps=1e-6)", patch=tta_one_pass),
+    Idea("TTA predicts with the training set's transforms", '03b_ensemble.ipynb', check="assert (one - plain).abs().max() > 0.05", patch=tta_without_training_tfms),
+    Idea("an ensemble averages its members' probabilities", '03b_ensemble.ipynb', "assert table.loc['ensemble', 'tta_nll'] < table.drop('ensemble').tta_nll.mean() - 0.05",
          [("return torch.stack(list(probs)).mean(0)", "return list(probs)[0]")]),   # the first member alone
-    Idea('each model accumulates just enough to fit the memory budget', '03b_ensemble_tta.ipynb', "assert (plan.MB_at_micro <= budget_MB).all(), plan",
+    Idea('each model accumulates just enough to fit the memory budget', '03b_ensemble.ipynb', "assert (plan.MB_at_micro <= budget_MB).all(), plan",
          [("micro = max(d for d in range(1, bs+1) if bs % d == 0 and d <= fit)", "micro = bs")]),   # no accumulation, whatever the budget
     Idea('accumulation avoids a bigger GPU', '03_grad_accum.ipynb', check="mem.saved_vs_accum1.iloc[-1] <= 0.30", patch=backward_at_step),
     Idea('steps only after the accumulated count', '03_grad_accum.ipynb', "test_eq((len(g_big), len(g_acc)), (1, 1))", patch=step_every_batch),
