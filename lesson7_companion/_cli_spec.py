@@ -187,7 +187,8 @@ specs = {'lesson7_data': {'doc': 'Build a built-in dataset, download the real on
                       'params': [{'name': 'archs',
                                   'kind': 'POSITIONAL_OR_KEYWORD',
                                   'anno': 'str',
-                                  'doc': 'comma-separated timm models, each with its image height after a colon',
+                                  'doc': 'comma-separated timm models, each with its image height (the width is 3/4 of it) or height x '
+                                         'width after a colon',
                                   'default': 'resnet10t_quarter:32,test_efficientnet:40,test_convnext:48'},
                                  {'name': 'path',
                                   'kind': 'POSITIONAL_OR_KEYWORD',

@@ -278,17 +278,18 @@ def lesson7_parallel_bench(procs:str='1,2', # comma-separated numbers of process
 
 # %% ../nbs/95_cli.ipynb #a68b2d24
 def _arch_sizes(s:str)->dict:
-    "The `name:height` pairs of `--archs`, or a `BadValue` naming the flag"
-    try: sizes = {a.strip(): int(h) for a,h in (o.split(':') for o in s.split(','))}
+    "The `name:height` (or `name:heightxwidth`) pairs of `--archs`, or a `BadValue` naming the flag"
+    size = lambda h: tuple(int(o) for o in h.split('x')) if 'x' in h else int(h)
+    try: sizes = {a.strip(): size(h) for a,h in (o.split(':') for o in s.split(','))}
     except ValueError: sizes = None
-    if not sizes or '' in sizes:
-        raise BadValue(f"--archs takes comma-separated timm names, each with its image height after a colon, such as "
-                       f"resnet10t_quarter:32,test_convnext:48; not {s!r}.")
+    if not sizes or '' in sizes or any(isinstance(h, tuple) and len(h) != 2 for h in sizes.values()):
+        raise BadValue(f"--archs takes comma-separated timm names, each with its image height (or height x width) after a colon, "
+                       f"such as resnet10t_quarter:32,vit_small_patch16_224:224x224; not {s!r}.")
     return sizes
 
 @call_parse
 @_delegates(train_ensemble, but=['path', 'archs', 'out'])
-def lesson7_ensemble(archs:str='resnet10t_quarter:32,test_efficientnet:40,test_convnext:48', # comma-separated timm models, each with its image height after a colon
+def lesson7_ensemble(archs:str='resnet10t_quarter:32,test_efficientnet:40,test_convnext:48', # comma-separated timm models, each with its image height (the width is 3/4 of it) or height x width after a colon
                      path:str=None, # a Paddy competition folder (default: the built-in sample)
                      out:str='runs/ensemble', # where to write metrics.json and the ensemble's submission.csv
                      **kwargs):
@@ -298,7 +299,9 @@ def lesson7_ensemble(archs:str='resnet10t_quarter:32,test_efficientnet:40,test_c
         check_options(epochs=o['epochs'], bs=o['bs'], lr=o['lr']); check_micro(o['bs'])
         if not (math.isfinite(o['budget_mb']) and o['budget_mb'] > 0): raise BadValue(f"--budget-mb must be a positive number of MB, not {o['budget_mb']}.")
         sizes = _arch_sizes(archs)
-        for a,h in sizes.items(): check_arch(a); check_options(size=h)
+        for a,h in sizes.items():
+            check_arch(a)
+            for n in (h if isinstance(h, tuple) else (h,)): check_options(size=n)   # the height, or the height and the width
         check_out(out, data=path or data_dir())
         if o['pretrained']:   # every model's weights before the first one trains: one line, naming the model, if one is out of reach
             import timm

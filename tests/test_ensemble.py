@@ -10,7 +10,7 @@ def small(tmp_path_factory):
 
 def test_ensemble_writes_a_submission(small, tmp_path):
     "The real command line on a held-out Kaggle-layout folder: one row per test photo in sample_submission's order, every label a disease"
-    r = run('lesson7-ensemble', '--path', str(small), '--archs', 'resnet10t_quarter:32,test_convnext:48', '--epochs', '1', '--bs', '16',
+    r = run('lesson7-ensemble', '--path', str(small), '--archs', 'resnet10t_quarter:32x24,test_convnext:48', '--epochs', '1', '--bs', '16',
             '--out', str(tmp_path/'run'))
     assert r.returncode == 0, r.stderr
     sub = pd.read_csv(tmp_path/'run'/'submission.csv')
