@@ -88,6 +88,7 @@ def train_member(arch:str, # a timm model name
     set_seed(seed, reproducible=True)
     learn = paddy_learner(dls, arch, pretrained=pretrained)
     if cache: learn.dls = cached_dls(dls)
+    else: dls.train.rng = random.Random(seed)   # the loaders were made before `set_seed`: their shuffle follows `seed` too
     with ExitStack() as st:
         if quiet: st.enter_context(learn.no_bar()); st.enter_context(learn.no_logging())
         (learn.fine_tune if pretrained else learn.fit_one_cycle)(epochs, lr, cbs=[GradientAccumulation(bs)]*(accum > 1))
