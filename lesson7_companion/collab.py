@@ -1,4 +1,4 @@
-"""Embeddings, the dot-product model with biases, built from scratch; overfitting seen, and weight decay written by hand and then fastai's
+"""Embeddings, the dot-product model with biases, built from scratch; overfitting seen, weight decay written by hand and then fastai's, and a new user fitted from a few ratings
 
 Docs: https://lesson7.github.io/lesson7-companion/collab.html.md"""
 

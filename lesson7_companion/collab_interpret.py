@@ -1,4 +1,4 @@
-"""fastai's `collab_learner` with weight decay, `EmbeddingNN`, reading the biases and factors, and why recommenders feed on themselves
+"""fastai's `collab_learner` with weight decay, `EmbeddingNN` and its dropout, reading the biases and factors (and the most similar titles), and why recommenders feed on themselves
 
 Docs: https://lesson7.github.io/lesson7-companion/collab_interpret.html.md"""
 
