@@ -6,8 +6,18 @@ passes its environment explicitly, so TEST still reaches api.kaggle.com.) The st
 the way Kaggle does: a redirect to the zip, which the client streams, resuming with a Range request if the transfer breaks.
 A newer API token (KAGGLE_API_TOKEN, ~/.kaggle/access_token) is first checked by the client's IntrospectToken call, answered here too."""
 import threading, json, base64, socket, fcntl, tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+
+def _take(port):
+    "The lock on `port` that every stand-in (and `nothing_on`) holds while it runs: one at a time on this machine, whichever worker"
+    f = open(Path(tempfile.gettempdir())/f'lesson7-kaggle-standin-{port}.lock', 'w'); fcntl.flock(f, fcntl.LOCK_EX); return f
+
+@contextmanager
+def nothing_on(port=80):
+    "Hold `port` free of stand-ins: for a call that must find nothing answering there while another worker's tests run stand-ins"
+    with _take(port): yield
 
 class KaggleStandIn(ThreadingHTTPServer):
     "Answers the competition-download call with `zip_bytes`, or with an HTTP error; `mode` picks how the file is sent"
@@ -18,7 +28,7 @@ class KaggleStandIn(ThreadingHTTPServer):
                  mode='whole', # 'whole', or 'cut': the first transfer of the zip breaks halfway
                  port=80):
         # one stand-in at a time on this machine, whichever pytest-xdist worker starts it: they all need port 80
-        self.lock = open(Path(tempfile.gettempdir())/f'lesson7-kaggle-standin-{port}.lock', 'w'); fcntl.flock(self.lock, fcntl.LOCK_EX)
+        self.lock = _take(port)
         try: super().__init__(('127.0.0.1', port), _Handler)
         except BaseException: self.lock.close(); raise
         self.zip,self.key,self.status,self.mode,self.log = zip_bytes,key,status,mode,[]

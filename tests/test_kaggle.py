@@ -1,7 +1,7 @@
 "`lesson7-data paddy --source kaggle` through the real `kaggle` client, against a local stand-in for Kaggle's API"
 import pytest
 from conftest import run, run_error, zip_of
-from kaggle_standin import KaggleStandIn
+from kaggle_standin import KaggleStandIn, nothing_on
 from lesson7_companion.data import check_paddy
 
 KEY = 'sekret-4f1d0c9a7e2b'
@@ -57,6 +57,6 @@ def test_newer_token_refused_or_unreachable(paddy_src, tmp_path, env):
     env = dict(env, KAGGLE_USERNAME=None, KAGGLE_KEY=None, KAGGLE_API_TOKEN=KEY)
     with KaggleStandIn(zip_of(paddy_src), key='another-token-0123'): r = _data(tmp_path/'d', env)
     run_error(r, 'lesson7-data', 'Kaggle did not accept the API token in KAGGLE_API_TOKEN')
-    r = _data(tmp_path/'d', env)   # no stand-in: nothing answers on localhost
+    with nothing_on(80): r = _data(tmp_path/'d', env)   # no stand-in: nothing answers on localhost (not even another worker's)
     run_error(r, 'lesson7-data', 'Could not reach Kaggle')
     assert KEY not in r.stdout+r.stderr and not (tmp_path/'d').exists() and not list(tmp_path.glob('.d-partial-*'))
