@@ -107,7 +107,7 @@ def plot_movie_pca(learn:Learner, # a trained dot-product collab learner
     top = [vocab.o2i[t] for t in counts.index[:n] if t in vocab.o2i]
     fc = f - f[1:].mean(0)
     _,_,v = torch.pca_lowrank(fc[1:], q=3, center=False)
-    xy = (fc[top] @ v[:,:2]).numpy()
+    xy = to_np(fc[top] @ v[:,:2])
     plt.figure(figsize=(10,8)); plt.scatter(xy[:,0], xy[:,1], s=8)
     for (x,y),i in zip(xy, top): plt.text(x, y, vocab[i], fontsize=7)
     plt.xlabel('component 1'); plt.ylabel('component 2'); plt.title(f'movie factors: the {n} most-rated movies')

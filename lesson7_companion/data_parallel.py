@@ -166,7 +166,8 @@ def launched_checks(procs:int=2, # processes to start
     "Start `procs` processes with `torchrun` to run `ddp_checks`, and return what they measured"
     get_paddy()   # built here once, so that the processes only read it
     with tempfile.TemporaryDirectory() as d:
-        r = torchrun('-m', 'lesson7_companion.data_parallel', Path(d)/'res.json', procs=procs)
+        cpu = torch.cuda.device_count() < procs   # a GPU for each process, or all of them on the CPU (gloo): two processes cannot share one GPU under NCCL
+        r = torchrun('-m', 'lesson7_companion.data_parallel', Path(d)/'res.json', procs=procs, env={**os.environ, 'CUDA_VISIBLE_DEVICES': ''} if cpu else None)
         if r.returncode: raise RuntimeError(f"The launched checks failed (exit {r.returncode}):\n{r.stderr[-4000:]}")
         return json.loads((Path(d)/'res.json').read_text())
 

@@ -36,7 +36,7 @@ def train_bytes(learn:Learner, # a learner: its model, optimizer and a batch of 
                 n:int, # images in the batch
                )->int: # bytes
     "Measured in one training step of a copy of `learn`'s model on `n` images: the most activation bytes autograd held, plus the weights, gradients and Adam's state after the step"
-    m = deepcopy(learn.model).train()
+    m = deepcopy(learn.model).to(learn.dls.device).train()   # beside the batches (a new learner's model is on the CPU until it fits)
     x,*y = [o.as_subclass(Tensor)[torch.arange(n) % len(o)] for o in learn.dls.train.one_batch()]   # the batch's images, repeated to `n`
     opt = learn.opt_func(learn.splitter(m), lr=1e-3)
     with SavedTracker(m) as held: learn.loss_func(m(x), *y).backward()

@@ -155,7 +155,7 @@ def largest_bs(learn:Learner, # a learner: its model, and the shape of its train
               )->int:
     "The largest batch, a multiple of `multiple`, whose weights, gradients, optimizer state and saved activations fit in `budget` bytes"
     xb = learn.dls.train.one_batch()[0]
-    model = deepcopy(learn.model).train()   # a copy: the forward passes below would move its BatchNorm statistics
+    model = deepcopy(learn.model).to(xb.device).train()   # a copy, beside the batch (a new learner's model is on the CPU until it fits): the forward passes below would move its BatchNorm statistics
     a,b = (saved_bytes(model, torch.randn(n, *xb.shape[1:], device=xb.device)) for n in (multiple, 2*multiple))
     per = (b-a)/multiple                                           # activation bytes per image
     fixed = (2+opt_states)*param_bytes(model) + a - per*multiple   # weights, gradients, optimizer state, and what does not grow
