@@ -32,3 +32,6 @@ def test_run_all(nb, student_env, monkeypatch, record_property):
     for c in skipped:   # each long, GPU or real-data cell said in one line why it did nothing here
         text = ''.join(o.get('text', '') for o in c.outputs if o.output_type == 'stream')
         assert 'Skipped: ' in text, f"{nb}: this cell ran on a student's CPU:\n{c.source[:300]}"
+    warned = [f'{nb}: {line[:200]}' for c in book.cells if c.cell_type == 'code' for o in c.outputs
+              if o.output_type == 'stream' and o.name == 'stderr' for line in o.text.splitlines() if 'Warning' in line]
+    assert not warned, "a warning a student can do nothing about (fix it at its cause, or filter it where the project owns the call):\n" + '\n'.join(warned)
