@@ -120,7 +120,7 @@ class StopIfDiverged(Callback):
         self.flag = flag
     def after_loss(self):
         if torch.isfinite(self.loss).all(): return   # the validation loss too: one step can leave the weights NaN
-        raise Diverged(f"the training diverged: the {'training' if self.training else 'validation'} loss became {float(self.loss.float().mean())} "
+        raise Diverged(f"the training diverged: the {'training' if self.training else 'validation'} loss became {self.loss.detach().float().mean().item()} "
                        f"in epoch {self.epoch+1}, at a learning rate of "
                        f"{self.opt.hypers[-1]['lr']:.3g}. Try a smaller {self.flag}; nothing was written.")
 

@@ -42,9 +42,14 @@ def as_in_a_terminal():
 
 def cli_error(capsys, cmd, *words, **kwargs):
     "Call the command function `cmd` in-process with `kwargs`; check it exits 2 with one `<prog>: error:` line holding `words`"
-    import pytest
-    with pytest.raises(SystemExit) as e: cmd(**kwargs)
+    import pytest, warnings
+    with warnings.catch_warnings(record=True) as w, pytest.raises(SystemExit) as e:
+        warnings.simplefilter('always')
+        cmd(**kwargs)
     assert e.value.code == 2
+    quiet = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)   # what Python hides from a command's user
+    shown = [f'{o.category.__name__}: {o.message}' for o in w if not issubclass(o.category, quiet)]
+    assert not shown, shown   # a warning printed before the error line: the user sees more than one line
     lines = [l for l in capsys.readouterr().err.splitlines() if l.strip()]
     assert len(lines) == 1 and ': error: ' in lines[0] and 'Traceback' not in lines[0], lines
     for w in words: assert w in lines[0], lines[0]
