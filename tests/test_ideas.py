@@ -273,7 +273,8 @@ def in_slow_cell(nb, check):
     return code_cells(nb, check)[-1].lstrip().startswith('#| slow')
 
 # the ideas whose check is in a `slow` cell (a long run, which `nbdev-test` leaves out unless asked), and the lessons' targets: run here unbroken
-SLOW_CLAIMS = [(o.name, o.nb, o.check) for o in IDEAS if in_slow_cell(o.nb, o.check)] + [
+# dropout's three seeds (about 4 minutes unbroken) are left to `nbdev-test --flags slow`, to keep .ci/run within its 30 minutes
+SLOW_CLAIMS = [(o.name, o.nb, o.check) for o in IDEAS if in_slow_cell(o.nb, o.check) and not o.name.startswith('dropout (ps, embed_p)')] + [
     ("the lesson's target: both heads at most 0.10 after twelve epochs, 3x and 2x the global features' errors", '02_multi_target.ipynb',
      "best.disease >= 3*ours.disease_err and best.variety >= 2*ours.variety_err")]
 
