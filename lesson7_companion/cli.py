@@ -169,7 +169,8 @@ def one_process_note(prog:str): # the command, for the message
     e = os.environ
     if 'ACCELERATE_MIXED_PRECISION' in e and 'MASTER_PORT' in e and 'WORLD_SIZE' not in e and not rank_distrib():   # accelerate's one-process launcher, told of several
         print(f"{prog}: note: accelerate started one process, not the several asked for: on a machine without GPUs it starts "
-              f"several only with --multi_gpu (`accelerate launch --multi_gpu --num_processes 2 $(which {prog}) ...`).", file=sys.stderr)
+              f"several only with --multi_gpu (`accelerate launch --multi_gpu --num_processes 2 $(which {prog}) ...`)"
+              + (", without --cpu, which accelerate refuses beside --multi_gpu (the processes run on the CPU all the same)." if str2bool(e.get('ACCELERATE_USE_CPU', '')) else '.'), file=sys.stderr)
 
 # %% ../nbs/95_cli.ipynb #b8733548
 _Dataset = str_enum('Dataset', 'paddy', 'movielens')

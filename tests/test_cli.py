@@ -72,12 +72,14 @@ def test_usage_error_under_torchrun():
     assert r.returncode != 0 and ours == ['lesson7-paddy: error: unrecognized arguments: --nope (`lesson7-paddy --help` lists the options)'], r.stderr[-3000:]
 
 @pytest.mark.skipif(__import__('torch').cuda.is_available(), reason='on a machine with GPUs accelerate starts the processes asked for')
-def test_accelerate_one_process_says_so(paddy, tmp_path):
-    "`accelerate launch --num_processes 2` without --multi_gpu on a machine without GPUs starts one process: the command says so in one line"
-    r = subprocess.run([str(BIN/'accelerate'), 'launch', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no', '--dynamo_backend', 'no',
+@pytest.mark.parametrize('cpu', [[], ['--cpu']], ids=['plain', '--cpu'])
+def test_accelerate_one_process_says_so(paddy, tmp_path, cpu):
+    "`accelerate launch --num_processes 2` without --multi_gpu on a machine without GPUs starts one process: the command says so in one line (with --cpu: drop it)"
+    r = subprocess.run([str(BIN/'accelerate'), 'launch', *cpu, '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no', '--dynamo_backend', 'no',
                         str(BIN/'lesson7-paddy'), '--path', str(paddy), '--epochs', '1', '--size', '32', '--out', str(tmp_path/'run')],
                        capture_output=True, text=True, env=LAUNCHED, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     notes = [l for l in r.stderr.splitlines() if l.startswith('lesson7-paddy:')]
     assert len(notes) == 1 and 'accelerate started one process, not the several asked for' in notes[0] and '--multi_gpu' in notes[0], r.stderr[-3000:]
+    assert ('without --cpu' in notes[0]) == bool(cpu), notes[0]   # accelerate refuses --cpu beside --multi_gpu
     assert (tmp_path/'run'/'metrics.json').exists()
