@@ -121,6 +121,7 @@ def fit_new_users(model:DotProductBias, # a trained model; its movie factors and
                  )->tuple: # (factors, biases) of the new users
     "Each new user's bias (and factors) fitted to `ratings` of `movies`, pulled towards the trained users' average"
     us,ub = model.users.weight[1:].detach(),model.user_bias.weight[1:,0].detach()   # row 0 is #na#
+    movies,ratings = movies.to(us.device),ratings.to(us.device)   # beside the weights: a GPU's, for a model trained there
     u,b = nn.Parameter(us.mean(0).repeat(len(movies), 1)),nn.Parameter(ub.mean().repeat(len(movies)))
     if movies.shape[1] == 0: return u.detach(),b.detach()    # no ratings: the average user
     f,mb = model.movies.weight.detach()[movies],model.movie_bias.weight.detach()[movies,0]

@@ -51,7 +51,7 @@ def most_similar(learn:Learner, # a trained dot-product collab learner
     sim = F.cosine_similarity(f, f[vocab.o2i[title]][None])
     sim[vocab.o2i[title]] = sim[0] = -2  # not itself, not #na#
     top = sim.argsort(descending=True)[:n]
-    return pd.Series(sim[top].numpy(), index=[vocab[i] for i in top], name='cosine')
+    return pd.Series(to_np(sim[top]), index=[vocab[i] for i in top], name='cosine')
 
 # %% ../nbs/05a_collab_interpret.ipynb #cab30b96
 def train_collab(path:str|Path=None, # a MovieLens folder (default: the built-in sample)

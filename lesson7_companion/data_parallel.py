@@ -162,12 +162,13 @@ def torchrun(*args, # the script or `-m module`, and its arguments
     return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
 
 def launched_checks(procs:int=2, # processes to start
+                    cuda:bool=False, # run the processes on GPUs, one each; default: on the CPU with gloo, as every check on this page but the SyncBatchNorm row
                    )->dict:
     "Start `procs` processes with `torchrun` to run `ddp_checks`, and return what they measured"
     get_paddy()   # built here once, so that the processes only read it
     with tempfile.TemporaryDirectory() as d:
-        cpu = torch.cuda.device_count() < procs   # a GPU for each process, or all of them on the CPU (gloo): two processes cannot share one GPU under NCCL
-        r = torchrun('-m', 'lesson7_companion.data_parallel', Path(d)/'res.json', procs=procs, env={**os.environ, 'CUDA_VISIBLE_DEVICES': ''} if cpu else None)
+        env = None if cuda else {**os.environ, 'CUDA_VISIBLE_DEVICES': ''}   # GPUs hidden unless asked: exact fp32 (TF32 convolutions round at about 1e-4)
+        r = torchrun('-m', 'lesson7_companion.data_parallel', Path(d)/'res.json', procs=procs, env=env)
         if r.returncode: raise RuntimeError(f"The launched checks failed (exit {r.returncode}):\n{r.stderr[-4000:]}")
         return json.loads((Path(d)/'res.json').read_text())
 

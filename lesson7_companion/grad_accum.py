@@ -68,7 +68,7 @@ def saved_bytes(model:nn.Module, # a model in training mode
 def memory_report(learn:Learner, # a learner, possibly with `GradientAccumulation`
                  )->dict:
     "Saved-activation bytes for one micro-batch of `learn`'s training data, parameter bytes, and the CUDA peak when on a GPU; the model is left as it was"
-    b = learn.dls.train.one_batch()
+    b = to_device(learn.dls.train.one_batch(), next(learn.model.parameters()).device)   # beside the model: a new learner's is on the CPU
     b = [o.as_subclass(Tensor) for o in b]  # plain tensors: only their sizes matter here
     xb,yb = b[:learn.dls.n_inp],b[learn.dls.n_inp:]
     state,mode = {k:v.clone() for k,v in learn.model.state_dict().items()},learn.model.training
@@ -132,10 +132,10 @@ def bench_accum(arch:str='resnet18', # a timm model name
                 path=None, # a Paddy folder (default: the built-in sample)
                 steps:int=1, # optimizer steps to train and measure
                )->pd.DataFrame:
-    "The most activation bytes autograd held while training `steps` steps of effective batch `bs` in each of `accums` micro-batches, and the parameter bytes"
+    "The most activation bytes autograd held while training `steps` steps of effective batch `bs` in each of `accums` micro-batches, and the parameter bytes; in fp32, on a GPU too"
     rows = []
     for a in accums:
-        learn = paddy_learner(paddy_dls(path, size=size, bs=check_accum(bs, a)), arch)
+        learn = paddy_learner(paddy_dls(path, size=size, bs=check_accum(bs, a)), arch).to_fp32()   # fp16's weight copies would count as activations
         if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
         peak = SavedPeak(steps)
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=[peak] + [GradientAccumulation(bs)]*(a > 1))
@@ -205,11 +205,12 @@ def accum_runs(seeds=range(6), # one run per seed and setting: the split, the in
     rows = []
     for seed in seeds:
         dls = paddy_dls(path, size=size, bs=bs, seed=seed)
-        sets = [_Items(zip(*[o.as_subclass(Tensor) for o in dl.new(bs=len(dl.dataset), shuffle=False, drop_last=False).one_batch()])) for dl in dls]
+        sets = [_Items(zip(*[o.as_subclass(Tensor).cpu() for o in dl.new(bs=len(dl.dataset), shuffle=False, drop_last=False).one_batch()])) for dl in dls]
         for a in accums:
             set_seed(seed, reproducible=True)   # the same weights and the same shuffle for every setting of this seed
             learn = paddy_learner(dls)
-            learn.dls = DataLoaders(TfmdDL(sets[0], bs=check_accum(bs, a), shuffle=True, drop_last=True), TfmdDL(sets[1], bs=bs))
+            learn.dls = DataLoaders(TfmdDL(sets[0], bs=check_accum(bs, a), shuffle=True, drop_last=True, num_workers=0),
+                                    TfmdDL(sets[1], bs=bs, num_workers=0), device=dls.device)   # items in memory: no workers; batches to dls's device (the GPU if any)
             with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, cbs=[GradientAccumulation(bs)]*(a > 1))
             rows.append(dict(seed=seed, micro_bs=bs//a, **dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1]))))
     return pd.DataFrame(rows)

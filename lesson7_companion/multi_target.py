@@ -173,7 +173,7 @@ def lesion_focus(learn:Learner, # a trained `paddy_learner` on the built-in samp
     path,k = learn.dls.path,learn.loss_func.sizes[0]
     files = [f for f in learn.dls.valid_ds.items if f.parent.name != 'normal'][:n]
     layer = ifnone(layer, learn.model[0].model.layer2)
-    learn.model.eval(); rows,it = [],iter(files)
+    learn.model.to(learn.dls.device).eval(); rows,it = [],iter(files)   # a new learner's model is still on the CPU
     for (xb,) in learn.dls.test_dl(files, bs=64):
         with hook_output(layer, detach=False) as ha:
             out = learn.model(xb)[:, :k]

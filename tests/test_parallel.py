@@ -7,7 +7,7 @@ from conftest import as_in_a_terminal
 
 BIN = Path(sys.executable).parent
 PADDY = str(BIN/'lesson7-paddy')
-ENV = {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': '1'}
+ENV = {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''}   # CPU processes (gloo), GPUs or not
 
 def short(paddy, out, *more): return [PADDY, '--path', str(paddy), '--epochs', '1', '--size', '32', '--out', str(out), *more]
 
@@ -116,7 +116,7 @@ def test_parallel_bench_refuses_bad_settings_first(capsys):
     cli_error(capsys, lesson7_parallel_bench, '--procs takes comma-separated whole numbers', "not '1,x'", procs='1,x', path='/nowhere')
     cli_error(capsys, lesson7_parallel_bench, '--accums must be a whole number of at least 1, not 0', accums='0', path='/nowhere')
     cli_error(capsys, lesson7_parallel_bench, f'{os.cpu_count()+1} processes on this machine', procs=f'1,{os.cpu_count()+1}', path='/nowhere')
-    cli_error(capsys, lesson7_parallel_bench, 'bs=30 cannot be shared by 1 process x 4 micro-batches', bs=30, path='/nowhere')
+    cli_error(capsys, lesson7_parallel_bench, 'bs=30 cannot be shared by 1 process x 4 micro-batches', bs=30, procs='1', path='/nowhere')   # 1: no devices message first on a 1-GPU machine
 
 LAUNCHERS = {'torchrun': lambda: [str(BIN/'torchrun'), '--nproc_per_node=2', f'--master_port={free_port()}'],
              'accelerate': lambda: [str(BIN/'accelerate'), 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no',
