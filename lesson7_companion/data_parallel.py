@@ -227,7 +227,8 @@ def train_parallel(path:str|Path=None, # a Paddy folder (default: the built-in s
     finetune,cbs = kwargs.pop('finetune', False),kwargs.pop('cbs', None)
     with other_processes(timeout):
         ddp,count = DataParallel(timeout=timeout),CountAllReduce()   # joins the other processes
-        if rank_distrib() == 0: get_paddy(path=path) if path else get_paddy()   # the sample built, or your folder checked, by one process
+        if path: get_paddy(path=path)           # your folder checked by every process: a bad one stops them all, with one line from rank 0
+        elif rank_distrib() == 0: get_paddy()   # the sample built by one process
         distrib_barrier()
         learn,res = train_paddy(path, bs=micro, pretrained=finetune, finetune=finetune, cbs=[ddp, count] + [QuietAccumulation(bs//procs)]*(accum > 1) + L(cbs), **kwargs)
     res['settings'].update(bs=bs, accum=accum, micro_bs=micro, processes=procs)
