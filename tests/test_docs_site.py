@@ -230,3 +230,16 @@ def test_every_export_has_its_show_doc_entry(site):
             elif k not in ('self', 'return') and doc and doc[:40] not in text[m]:
                 missing.append(f'{m}.html: {n}({k}) lacks its description {doc[:40]!r}')
     assert not missing, missing
+
+def test_no_cell_mixes_imports_with_other_code():
+    "nbdev's docs build warns, printing the whole cell, about a cell it must run for the docs that holds imports beside other code (its FAQ): none may"
+    import warnings
+    from nbdev.process import NBProcessor
+    from nbdev.processors import _do_eval   # the rule nbdev's `exec_show_docs` applies, and where it warns
+    found = []
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter('always')
+            for cell in NBProcessor(nb, rm_directives=False).nb.cells: _do_eval(cell)
+        found += [f"{nb.name}: {str(o.message).split('---')[1].strip()[:200]}" for o in w if 'imports and other code' in str(o.message)]
+    assert not found, found
