@@ -243,3 +243,11 @@ def test_no_cell_mixes_imports_with_other_code():
             for cell in NBProcessor(nb, rm_directives=False).nb.cells: _do_eval(cell)
         found += [f"{nb.name}: {str(o.message).split('---')[1].strip()[:200]}" for o in w if 'imports and other code' in str(o.message)]
     assert not found, found
+
+def test_no_saved_output_holds_a_warning_hidden_cells_too():
+    "A saved warning (a hidden cell's too, which Jupyter and GitHub show though the docs page does not) means a notebook was saved from a run that printed one"
+    import json
+    found = [f"{nb.name} cell {i}: {line[:160]}" for nb in sorted((ROOT/'nbs').glob('*.ipynb'))
+             for i,c in enumerate(json.loads(nb.read_text())['cells']) if c['cell_type'] == 'code'
+             for o in c.get('outputs', []) for line in ''.join(o.get('text', '')).splitlines() if 'Warning' in line]
+    assert not found, found
