@@ -79,10 +79,15 @@ class DownloadFailed(UserError, RuntimeError): "A download that started and did 
 class BadEncoding(UserError, UnicodeError): "A text file in another encoding than the format's"
 
 # %% ../nbs/00_data.ipynb #d9a86308
+def _in_execnb()->bool:
+    "Is this cell run by execnb, as `nbdev-test` runs notebooks? Its worker sets `IN_TEST` only for the first notebook it runs"
+    import builtins   # nbdev's test_nb skips setting it once an IPython shell exists in the process (fastcore's in_notebook)
+    return type(getattr(builtins, 'get_ipython', lambda: None)()).__name__ == 'CaptureShell'
+
 def long_run(what:str, # what the cell does and about how long it takes, for the message
             )->bool:
     "Run a long cell? Yes under `nbdev-test` (whose `--flags slow` chose it) or with the environment variable `LESSON7_SLOW=1`"
-    if os.environ.get('IN_TEST') or os.environ.get('LESSON7_SLOW'): return True
+    if os.environ.get('IN_TEST') or os.environ.get('LESSON7_SLOW') or _in_execnb(): return True
     print(f"Skipped: {what}. The docs page shows its output; to run it here, set LESSON7_SLOW=1 "
           "(`os.environ['LESSON7_SLOW'] = '1'` in a cell above this one).")
     return False
