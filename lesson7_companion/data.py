@@ -81,8 +81,7 @@ class BadEncoding(UserError, UnicodeError): "A text file in another encoding tha
 # %% ../nbs/00_data.ipynb #d9a86308
 def _in_execnb()->bool:
     "Is this cell run by execnb, as `nbdev-test` runs notebooks? Its worker sets `IN_TEST` only for the first notebook it runs"
-    import builtins   # nbdev's test_nb skips setting it once an IPython shell exists in the process (fastcore's in_notebook)
-    return type(getattr(builtins, 'get_ipython', lambda: None)()).__name__ == 'CaptureShell'
+    return type(ipython_shell()).__name__ == 'CaptureShell'   # nbdev's test_nb skips IN_TEST once a shell exists (fastcore's in_notebook)
 
 def long_run(what:str, # what the cell does and about how long it takes, for the message
             )->bool:
