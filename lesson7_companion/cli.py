@@ -15,7 +15,10 @@ import json, os, sys, errno, math, inspect, argparse
 from contextlib import contextmanager
 import torch
 from fastcore.all import *
+from .core import *
+from .readers import *
 from .data import *
+from .reports import feature_baselines, prepare_data
 from .multi_target import check_arch, train_paddy, bench_paddy
 from .grad_accum import check_accum, train, bench_accum
 from .data_parallel import train_parallel, check_devices, check_world, torchrun
@@ -163,14 +166,12 @@ _CollabModel = str_enum('CollabModel', 'dot', 'nn')
 
 # %% ../nbs/95_cli.ipynb #71f3f7a3
 @call_parse
+@delegates(prepare_data)
 def lesson7_data(dataset:_Dataset, # which dataset
                  source:_Source='sample', # sample (built-in); kaggle for paddy, ml-100k for movielens
-                 dest:str=None,  # where to build or download it (default: fastai's data folder)
-                 path:str=None,  # check a folder you already have instead (never written to)
-                 compare:bool=False, # also print its statistics beside the real dataset's published ones
-                ):
+                 **kwargs):
     "Build a built-in dataset, download the real one, or check a folder you have; then print its summary"
-    with user_errors('lesson7-data'): print(prepare_data(dataset, source=source, dest=dest, path=path, compare=compare))
+    with user_errors('lesson7-data'): print(prepare_data(dataset, source=source, **kwargs))
 
 # %% ../nbs/95_cli.ipynb #5d571dfe
 @call_parse

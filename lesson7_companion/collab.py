@@ -9,6 +9,8 @@ __all__ = ['ReadTabBatchCopy', 'collab_dls', 'n_ids', 'DotProduct', 'fit_collab'
            'ParamDotProductBias', 'fit_new_users']
 
 # %% ../nbs/05_collab.ipynb #c7db3040
+from .core import *
+from .readers import *
 from .data import *
 import json, time
 from fastai.collab import *

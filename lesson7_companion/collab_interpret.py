@@ -9,9 +9,11 @@ __all__ = ['BOOK_RECIPE', 'planted', 'movie_weights', 'most_similar', 'train_col
            'simulate_feedback', 'popularity_loop', 'fit_embedding_nn', 'train_valid_mse', 'bench_collab']
 
 # %% ../nbs/05a_collab_interpret.ipynb #7dde7568
+from .core import *
+from .readers import *
 from .data import *
 from .collab import *
-from .samples import rate
+from .sample_movielens import rate
 from fastai.collab import *
 from fastai.tabular.all import *
 import json, time

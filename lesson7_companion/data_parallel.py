@@ -10,7 +10,11 @@ __all__ = ['SharedDL', 'DataParallel', 'one_process', 'CountAllReduce', 'QuietAc
            'check_world', 'train_parallel']
 
 # %% ../nbs/03a_data_parallel.ipynb #0c104672
-from .data import *   # first: the package's warnings filter comes with it
+from .core import *   # first: the package's warnings filter comes with it
+from .readers import *
+from .core import *
+from .readers import *
+from .data import *
 import os, re, sys, json, socket, shutil, subprocess, tempfile
 from datetime import timedelta
 from contextlib import contextmanager

@@ -17,7 +17,7 @@ from nbdev.config import get_config
 from nbdev.serve import proc_nbs
 from nbdev.process import Processor, NBProcessor
 from nbdev.processors import mk_cell
-from .data import PathInTheWay
+from .core import PathInTheWay
 
 # %% ../nbs/90_docs.ipynb #561e0d8d
 def _outputs_md(outputs):

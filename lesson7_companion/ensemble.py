@@ -9,7 +9,11 @@ __all__ = ['CPU_ARCHS', 'CPU_BUDGET', 'accum_for', 'train_bytes', 'accum_plan', 
            'member_probs', 'ensemble_probs', 'scores', 'ensemble_runs', 'ensemble_submission', 'train_ensemble']
 
 # %% ../nbs/03b_ensemble.ipynb #94fba780
-from .data import *   # first: the package's warnings filter comes with it
+from .core import *   # first: the package's warnings filter comes with it
+from .readers import *
+from .core import *
+from .readers import *
+from .data import *
 from .multi_target import *
 from .grad_accum import *
 import json, time

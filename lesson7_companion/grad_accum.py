@@ -9,6 +9,8 @@ __all__ = ['COURSE_GPU_MB', 'check_accum', 'accumulate', 'param_bytes', 'saved_b
            'SavedTracker', 'SavedPeak', 'bench_accum', 'largest_bs', 'train', 'accum_runs', 'paired_interval']
 
 # %% ../nbs/03_grad_accum.ipynb #45771917
+from .core import *
+from .readers import *
 from .data import *
 from .multi_target import *
 import warnings, gc, weakref, scipy.stats
@@ -163,25 +165,20 @@ def largest_bs(learn:Learner, # a learner: its model, and the shape of its train
     return bs
 
 # %% ../nbs/03_grad_accum.ipynb #8082640c
+@delegates(train_paddy, but=['bs', 'pretrained', 'finetune', 'out', 'cbs'])
 def train(path:str|Path=None, # a Paddy folder (default: the built-in sample)
-          arch:str='resnet10t_quarter', # a timm model name
-          size:int|tuple=64, # image height (width is 3/4 of it), or (height, width)
           accum:int=1,     # micro-batches per step: each is `bs // accum` images
-          finetune:bool=False, # `fine_tune` a pretrained model (the course's setting) rather than train from scratch
-          epochs:int=12, # epochs of training
           bs:int=32, # the effective batch size: images per optimizer step
-          lr:float=1e-2, # peak learning rate
-          single:bool=False, # disease only, no variety head
-          seed:int=42, # seed of the split and the initialisation
+          finetune:bool=False, # `fine_tune` a pretrained model (the course's setting) rather than train from scratch
           out:str|Path=None, # folder for metrics.json and the other outputs of `write_run`
           cbs:list=None, # extra callbacks for training
-          aug:bool=False, # fastai's standard augmentation (a new variant of every photo each epoch; about a third slower on a CPU)
+          **kwargs, # the rest of `train_paddy`'s settings, by name: `arch`, `size`, `epochs`, `lr`, `single`, `seed`, `aug`
          )->tuple:
     "The course's `train`: micro-batches of `bs // accum` under `GradientAccumulation(bs)`, fp16 only on CUDA; reports memory too"
     micro = check_accum(bs, accum)
     if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
-    learn,res = train_paddy(path, arch, size, epochs, micro, lr, single, seed, pretrained=finetune, finetune=finetune,
-                            cbs=[GradientAccumulation(bs)]*(accum > 1) + L(cbs), aug=aug)
+    learn,res = train_paddy(path, bs=micro, pretrained=finetune, finetune=finetune,
+                            cbs=[GradientAccumulation(bs)]*(accum > 1) + L(cbs), **kwargs)
     res['settings'].update(bs=bs, accum=accum, micro_bs=micro)
     res.update(accum=accum, micro_bs=micro, **memory_report(learn))
     if out is not None: write_run(learn, res, out)

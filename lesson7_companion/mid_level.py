@@ -9,6 +9,8 @@ __all__ = ['ReadVariety', 'check_splits', 'paddy_datasets', 'mid_level_dls', 'da
            'PairLeaves', 'SwapPair']
 
 # %% ../nbs/04_mid_level.ipynb #a16b9774
+from .core import *
+from .readers import *
 from .data import *
 from .multi_target import *
 import time

@@ -12,8 +12,10 @@ __all__ = ['HEAD_GETTERS', 'HEAD_COLS', 'VarietyOf', 'portrait_size', 'paddy_blo
 # %% ../nbs/02_multi_target.ipynb #ac4a6bfb
 import json, time, difflib, operator
 from pathlib import Path
+from .core import *
+from .readers import *
 from .data import *
-from .samples import lesion_mask
+from .sample_paddy import lesion_mask
 from fastai.callback.hook import hook_output
 import timm
 from timm.models import register_model
@@ -82,7 +84,7 @@ def paddy_dls(path:str|Path=None, # a Paddy folder (default: the built-in sample
     n_train = n - int(n*valid_pct)
     if bs > n_train: raise BadValue(f"bs={bs} must be between 1 and the {n_train} training images.")
     if num_workers is None: num_workers = defaults.cpus if torch.cuda.is_available() else 0
-    dls = paddy_block(path, heads, size, valid_pct, seed, aug).dataloaders(path/'train_images', bs=bs, num_workers=num_workers)
+    dls = paddy_block(path, heads=heads, size=size, valid_pct=valid_pct, seed=seed, aug=aug).dataloaders(path/'train_images', bs=bs, num_workers=num_workers)
     dls.heads,dls.path = list(heads),path
     return dls
 
@@ -220,7 +222,7 @@ def _history(learn):
 
 def train_paddy(path:str|Path=None, # a Paddy folder (default: the built-in sample)
                 arch:str='resnet10t_quarter', # a timm model name
-                size:int=64, # image height; width is 3/4 of it
+                size:int|tuple=64, # image height (width is 3/4 of it), or (height, width)
                 epochs:int=12, # epochs of training
                 bs:int=32, # images per optimizer step
                 lr:float=1e-2, # peak learning rate
@@ -230,13 +232,13 @@ def train_paddy(path:str|Path=None, # a Paddy folder (default: the built-in samp
                 out:str|Path=None, # folder for metrics.json, loss.png, submission.csv and model.pkl
                 cbs:list=None,     # extra callbacks for training
                 finetune:bool=False, # `fine_tune` (for pretrained weights) instead of `fit_one_cycle`
-                aug:bool=False, # fastai's standard augmentation
+                aug:bool=False, # fastai's standard augmentation (a new variant of every photo each epoch; about a third slower on a CPU)
                )->tuple:           # (learner, metrics dict)
     "Train the disease (+ variety) model with `fit_one_cycle`, report its numbers, and write them into `out`"
     if not isinstance(epochs, int) or epochs < 1: raise BadValue(f"epochs={epochs}: train for a whole number of epochs, at least 1.")
     set_seed(seed, reproducible=True)
     heads = ('disease',) if single else ('disease','variety')
-    dls = paddy_dls(path, heads, size, bs, seed=seed, aug=aug)
+    dls = paddy_dls(path, heads=heads, size=size, bs=bs, seed=seed, aug=aug)
     learn = paddy_learner(dls, arch, pretrained=pretrained)
     t = time.time()
     if finetune: learn.fine_tune(epochs, lr, cbs=cbs)
@@ -306,7 +308,7 @@ def compare_heads(seeds:list=range(8), # one pair of trainings per seed (the spl
     photos,rows = {},[]
     for seed in seeds:
         for heads in (('disease','variety'), ('disease',)):
-            dls = paddy_dls(path, heads, size, bs, seed=seed)
+            dls = paddy_dls(path, heads=heads, size=size, bs=bs, seed=seed)
             if not photos:   # every photo through the item and batch pipeline once, as `test_dl` does for new photos
                 files = dls.train_ds.items + dls.valid_ds.items
                 photos = dict(zip(files, torch.cat([xb.as_subclass(Tensor) for xb, in dls.test_dl(files, bs=64)])))

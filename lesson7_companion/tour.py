@@ -8,6 +8,8 @@ Docs: https://lesson7.github.io/lesson7-companion/tour.html.md"""
 __all__ = ['TOUR_STEPS', 'no_bars', 'EpochLine', 'Done', 'tour']
 
 # %% ../nbs/80_tour.ipynb #7060e838
+from .core import *
+from .readers import *
 from .data import *
 from .cross_entropy import cross_entropy
 from .multi_target import *

@@ -7,12 +7,12 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope='session')
 def paddy_src(tmp_path_factory):
     "A small Paddy sample, built once; tests copy it before changing anything"
-    from lesson7_companion.samples import paddy_sample
+    from lesson7_companion.sample_paddy import paddy_sample
     return paddy_sample(tmp_path_factory.mktemp('src')/'paddy', n_train=40, n_test=5)
 
 @pytest.fixture(scope='session')
 def ml_src(tmp_path_factory):
-    from lesson7_companion.samples import movielens_sample
+    from lesson7_companion.sample_movielens import movielens_sample
     return movielens_sample(tmp_path_factory.mktemp('src')/'ml', n_users=40, n_items=60, n_ratings=1000)
 
 @pytest.fixture

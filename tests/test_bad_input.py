@@ -1,8 +1,12 @@
 "Every kind of bad input gets one readable error of the right type, and nothing the user had is lost"
 from pathlib import Path
 import pandas as pd, pytest
+from lesson7_companion.core import *
+from lesson7_companion.readers import *
 from lesson7_companion.data import *
-from lesson7_companion.samples import paddy_sample, movielens_sample
+from lesson7_companion.reports import *
+from lesson7_companion.sample_paddy import paddy_sample
+from lesson7_companion.sample_movielens import movielens_sample
 from conftest import run, snapshot, zip_of
 
 # --- Kaggle: credentials, rules, network, interrupted downloads ---------------------------------------------------
@@ -132,15 +136,15 @@ def test_unknown_movie(ml):
 
 def test_two_builders_of_one_sample(tmp_path):
     "Two processes building the same default sample at once (nbdev-test runs notebooks in parallel): both get it"
-    from lesson7_companion.data import _build_once
+    from lesson7_companion.core import build_once
     params = dict(kind='demo')
     def build(tmp):
         (tmp/'a.txt').write_text('mine')
-        if not (tmp_path/'s').exists(): _build_once(tmp_path/'s', params, lambda t: (t/'a.txt').write_text('theirs'))  # the other wins
-    assert _build_once(tmp_path/'s', params, build) == tmp_path/'s'
+        if not (tmp_path/'s').exists(): build_once(tmp_path/'s', params, lambda t: (t/'a.txt').write_text('theirs'))  # the other wins
+    assert build_once(tmp_path/'s', params, build) == tmp_path/'s'
     assert (tmp_path/'s'/'a.txt').read_text() == 'theirs'
     assert [o.name for o in tmp_path.iterdir()] == ['s']  # no partial folder left
-    with pytest.raises(FileExistsError, match='other settings'): _build_once(tmp_path/'s', dict(kind='other'), build)
+    with pytest.raises(FileExistsError, match='other settings'): build_once(tmp_path/'s', dict(kind='other'), build)
 
 def test_movielens_corrupt_archive(tmp_path, fastai_home):
     "A cached ml-100k.zip that fails fastai's size and checksum check is named as corrupt, not blamed on the network"
@@ -154,7 +158,7 @@ def test_movielens_corrupt_archive(tmp_path, fastai_home):
 
 def test_building_is_all_or_nothing(tmp_path):
     "`building` renames a finished folder into place, deletes a failed one, and refuses links, files and full folders"
-    from lesson7_companion.data import building
+    from lesson7_companion.core import building
     with building(tmp_path/'ok') as t: (t/'a.txt').write_text('done')
     assert (tmp_path/'ok'/'a.txt').read_text() == 'done'
     with pytest.raises(KeyboardInterrupt):
@@ -170,7 +174,7 @@ def test_building_is_all_or_nothing(tmp_path):
 def test_empty_folder_keeps_its_permissions(tmp_path):
     "`building` into an existing empty folder keeps that folder's permission bits; a new folder gets what `mkdir` would give it"
     import os, stat
-    from lesson7_companion.data import building
+    from lesson7_companion.core import building
     d = tmp_path/'shared'; d.mkdir(); os.chmod(d, 0o2750)
     with building(d) as t: (t/'a.txt').write_text('x')
     assert stat.S_IMODE(d.stat().st_mode) == 0o2750 and (d/'a.txt').read_text() == 'x'
@@ -182,7 +186,7 @@ def test_empty_folder_keeps_its_permissions(tmp_path):
 
 def test_two_writers_of_one_folder(tmp_path):
     "Another run fills `dest` while this one builds: this one says so, keeps nothing, and leaves the other's files alone"
-    from lesson7_companion.data import building
+    from lesson7_companion.core import building
     with pytest.raises(FileExistsError, match='written by someone else while this was built'):
         with building(tmp_path/'run') as t:
             (t/'mine.txt').write_text('second')

@@ -84,7 +84,7 @@ def test_bugs_keep_their_traceback():
 def test_real_bugs_keep_their_traceback(capsys):
     "Only a `UserError` becomes one line; a built-in exception from inside a library is a bug, and propagates with its traceback"
     from lesson7_companion.cli import user_errors
-    from lesson7_companion.data import BadValue, UnknownName
+    from lesson7_companion.core import BadValue, UnknownName
     for err,line in ((BadValue('bs=0 must be at least 1.'), 'bs=0 must be at least 1.'), (UnknownName('No user 7.'), 'No user 7.')):
         with pytest.raises(SystemExit) as e:
             with user_errors('prog'): raise err

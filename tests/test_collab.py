@@ -6,7 +6,7 @@ from conftest import run_error, run, cli_error
 
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):
-    from lesson7_companion.samples import movielens_sample
+    from lesson7_companion.sample_movielens import movielens_sample
     return movielens_sample(tmp_path_factory.mktemp('m')/'ml', n_users=80, n_items=60, n_ratings=2000)
 
 def test_train_writes_everything(small, tmp_path):

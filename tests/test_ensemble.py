@@ -5,7 +5,7 @@ from conftest import run, run_error, cli_error
 
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):
-    from lesson7_companion.samples import paddy_sample
+    from lesson7_companion.sample_paddy import paddy_sample
     return paddy_sample(tmp_path_factory.mktemp('p')/'paddy', n_train=120, n_test=7)
 
 def test_ensemble_writes_a_submission(small, tmp_path):

@@ -2,7 +2,7 @@
 import pytest
 from conftest import run, run_error, zip_of
 from kaggle_standin import KaggleStandIn, nothing_on
-from lesson7_companion.data import check_paddy
+from lesson7_companion.readers import check_paddy
 
 KEY = 'sekret-4f1d0c9a7e2b'
 

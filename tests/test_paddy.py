@@ -6,7 +6,7 @@ from conftest import run_error, run, cli_error, as_in_a_terminal
 
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):
-    from lesson7_companion.samples import paddy_sample
+    from lesson7_companion.sample_paddy import paddy_sample
     return paddy_sample(tmp_path_factory.mktemp('p')/'paddy', n_train=120, n_test=7)
 
 def test_train_writes_everything(small, tmp_path):

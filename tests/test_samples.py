@@ -5,7 +5,7 @@ from fastai.vision.all import DataBlock, ImageBlock, CategoryBlock, get_image_fi
 
 def test_movielens_reads_like_ml_100k():
     "fastbook chapter 8's way in: u.data and u.item through pandas, merged on the id, keyed by title; the titles it looks up exist"
-    from lesson7_companion.samples import movielens_sample
+    from lesson7_companion.sample_movielens import movielens_sample
     path = movielens_sample()
     ratings = pd.read_csv(path/'u.data', delimiter='\t', header=None, names=['user','movie','rating','timestamp'])
     movies = pd.read_csv(path/'u.item', delimiter='|', encoding='latin-1', usecols=(0,1), names=('movie','title'), header=None)
@@ -18,7 +18,7 @@ def test_movielens_reads_like_ml_100k():
 
 def test_paddy_reads_like_the_competition(tmp_path):
     "Road to the Top's way in: a DataBlock of an image and two categories, the variety looked up in train.csv by file name"
-    from lesson7_companion.samples import paddy_sample
+    from lesson7_companion.sample_paddy import paddy_sample
     path = paddy_sample(tmp_path/'p', n_train=120, n_test=5)
     df = pd.read_csv(path/'train.csv', index_col='image_id')
     get_variety = lambda p: df.loc[p.name, 'variety']
