@@ -32,26 +32,33 @@ from .docs import build_docs, readme
 from .ensemble import train_ensemble
 
 # %% ../nbs/95_cli.ipynb #d654dce3
-_CANNOT_WRITE = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM}   # full, read-only, over quota, not allowed
+# full, read-only, over quota, not allowed
+_CANNOT_WRITE = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM}
 _AS_TYPED = {"`get_paddy('kaggle')`": "`lesson7-data paddy --source kaggle`", "`get_paddy()`": "`lesson7-data paddy`",
-             "`get_movielens('ml-100k')`": "`lesson7-data movielens --source ml-100k`", "`get_movielens()`": "`lesson7-data movielens`"}
+             "`get_movielens('ml-100k')`": "`lesson7-data movielens --source ml-100k`",
+             "`get_movielens()`": "`lesson7-data movielens`"}
 
 def as_typed(msg:str # a message that may name a lesson function's Python call
             )->str:
-    "`msg` with the lesson functions' Python calls replaced by the commands that do the same, for a message a command prints"
+    ("`msg` with the lesson functions' Python calls replaced by the commands that do the same, for a message a command "
+     "prints")
     for k,v in _AS_TYPED.items(): msg = msg.replace(k, v)
     return msg
 
 @contextmanager
 def user_errors(prog:str): # the command's name, put before each message
-    "Turn what a user can fix into one line on stderr and exit status 2, with credentials scrubbed; Ctrl-C into one line and status 130"
-    def _fail(msg, code=2, every_rank=False):   # under a launcher, a message every process would print comes from rank 0 alone
+    ("Turn what a user can fix into one line on stderr and exit status 2, with credentials scrubbed; Ctrl-C into one "
+     "line and status 130")
+    # under a launcher, a message every process would print comes from rank 0 alone
+    def _fail(msg, code=2, every_rank=False):
         if every_rank or not rank_distrib(): print(f"{prog}: {as_typed(scrub(str(msg)))}", file=sys.stderr)
         sys.exit(code)
     try: yield
     except Terminated: _fail("stopped (SIGTERM); nothing half-written was kept.", 143)
     except KeyboardInterrupt: _fail("interrupted.", 130)
-    except torch.OutOfMemoryError: _fail("error: out of GPU memory. Try a smaller --bs (lesson7-paddy: or a larger --accum, which splits each batch into micro-batches).", every_rank=True)
+    except torch.OutOfMemoryError:
+        _fail("error: out of GPU memory. Try a smaller --bs (lesson7-paddy: or a larger --accum, which splits each "
+              "batch into micro-batches).", every_rank=True)
     except UserError as e: _fail(f"error: {e}", every_rank=getattr(e, 'every_rank', False))
     except OSError as e:
         if e.errno not in _CANNOT_WRITE: raise   # any other OSError is a bug: it keeps its traceback
@@ -61,14 +68,17 @@ def user_errors(prog:str): # the command's name, put before each message
 # %% ../nbs/95_cli.ipynb #6face4ed
 def check_options(**opts, # option name and value: `epochs=8, lr=3e-3`, ...
                  ):
-    "Raise a `BadValue` naming the first of `opts` out of range, by its flag: counts at least 1, `lr` positive, `wd` not negative, both finite"
+    ("Raise a `BadValue` naming the first of `opts` out of range, by its flag: counts at least 1, `lr` positive, `wd` "
+     "not negative, both finite")
     for k,v in opts.items():
         flag = '--' + k.replace('_', '-')
         if k in ('lr', 'wd'):
             ok = math.isfinite(v) and (v > 0 if k == 'lr' else v >= 0)
-            if not ok: raise BadValue(f"{flag} must be a {'positive' if k == 'lr' else 'non-negative'} finite number, not {v}.")
+            if not ok:
+                raise BadValue(f"{flag} must be a {'positive' if k == 'lr' else 'non-negative'} finite number, not {v}.")
         elif not isinstance(v, int) or v < 1: raise BadValue(f"{flag} must be a whole number of at least 1, not {v}.")
-        elif k == 'size' and v < 2: raise BadValue(f"{flag} must be at least 2, not {v}: the width is 3/4 of it, and an image needs one pixel.")
+        elif k == 'size' and v < 2:
+            raise BadValue(f"{flag} must be at least 2, not {v}: the width is 3/4 of it, and an image needs one pixel.")
 
 def check_micro(bs:int, # the effective batch size
                 accum:int=1, # micro-batches per step
@@ -82,10 +92,12 @@ def check_out(out:str, # the folder a command will write
               what:str='a run folder', # what goes there, for the message
               data:str|Path=None, # the data folder the command reads, which `out` must not be inside
              )->Path:
-    "`check_new_folder`, that `out` is not inside `data`, and that it can be created: the nearest folder of it that exists is writable"
+    ("`check_new_folder`, that `out` is not inside `data`, and that it can be created: the nearest folder of it that "
+     "exists is writable")
     out = check_new_folder(out, what)
     if data is not None and out.resolve().is_relative_to(Path(data).expanduser().resolve()):
-        raise BadValue(f"--out {out} is inside the data folder {data} that this run reads; its files would become part of the data. "
+        raise BadValue(f"--out {out} is inside the data folder {data} that this run reads; its files would become part "
+                       "of the data. "
                        "Choose a folder outside it.")
     p = out.absolute()
     while not p.exists(): p = p.parent
@@ -101,18 +113,21 @@ class Diverged(UserError, FloatingPointError):
     def __str__(self): return self.msg   # fastai puts the callback's name before `args[0]` of what a callback raises
 
 class StopIfDiverged(Callback):
-    "Stop training with a `Diverged` error, naming `flag`, as soon as the loss is NaN or infinite: nothing after it would mean anything"
+    ("Stop training with a `Diverged` error, naming `flag`, as soon as the loss is NaN or infinite: nothing after it "
+     "would mean anything")
     def __init__(self, flag:str='--lr'): # the command-line flag the message tells the user to change
         self.flag = flag
     def after_loss(self):
         if torch.isfinite(self.loss).all(): return   # the validation loss too: one step can leave the weights NaN
-        raise Diverged(f"the training diverged: the {'training' if self.training else 'validation'} loss became {self.loss.detach().float().mean().item()} "
+        raise Diverged(f"the training diverged: the {'training' if self.training else 'validation'} loss became "
+                       f"{self.loss.detach().float().mean().item()} "
                        f"in epoch {self.epoch+1}, at a learning rate of "
                        f"{self.opt.hypers[-1]['lr']:.3g}. Try a smaller {self.flag}; nothing was written.")
 
 @contextmanager
 def every_learner_stops_if_diverged():
-    "Within the block, every fastai `Learner` gets `StopIfDiverged` (through fastai's `defaults.callbacks`), for lesson functions that take no `cbs`"
+    ("Within the block, every fastai `Learner` gets `StopIfDiverged` (through fastai's `defaults.callbacks`), for "
+     "lesson functions that take no `cbs`")
     from fastai.learner import defaults
     old = defaults.callbacks
     defaults.callbacks = [*old, StopIfDiverged]
@@ -133,30 +148,39 @@ def weights_reachable(arch:str): # the timm model whose pretrained weights are f
     except LocalEntryNotFoundError:
         from huggingface_hub.constants import HF_HUB_CACHE
         hub = _hub_name(arch)
-        raise NoConnection(f"the pretrained weights of {arch} cannot be downloaded: the Hugging Face Hub is out of reach (no network?) and they are "
-                           f"not in {HF_HUB_CACHE}. Where there is a network, run `hf download {hub}` (or `lesson7-paddy --pretrained --arch {arch}` "
+        raise NoConnection(f"the pretrained weights of {arch} cannot be downloaded: the Hugging Face Hub is out of "
+                           "reach (no network?) and they are "
+                           f"not in {HF_HUB_CACHE}. Where there is a network, run `hf download {hub}` (or "
+                           f"`lesson7-paddy --pretrained --arch {arch}` "
                            f"once) and copy that cache folder here; or train without --pretrained.") from None
 
 def check_project(prog:str): # the command, for the message
     "Refuse to run `prog` outside an nbdev project: it reads the project's pyproject.toml and notebooks"
     from nbdev.config import get_config
     if not get_config().config_file.exists():
-        raise MissingPath(f"{Path.cwd()} is not inside an nbdev project (no pyproject.toml with [tool.nbdev] here or above): "
+        raise MissingPath(f"{Path.cwd()} is not inside an nbdev project (no pyproject.toml with [tool.nbdev] here or "
+                          "above): "
                           f"run {prog} from the project's folder, such as a clone of lesson7-companion.")
 
 def _usage_error(self, message):
     "argparse's `error` under a launcher: one line, from rank 0 alone (every process parses the same command line)"
-    if not rank_distrib(): print(f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)", file=sys.stderr)
+    if not rank_distrib():
+        print(f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)", file=sys.stderr)
     sys.exit(2)
-if num_distrib() > 1: argparse.ArgumentParser.error = _usage_error   # this process was started by torchrun or accelerate
+# this process was started by torchrun or accelerate
+if num_distrib() > 1: argparse.ArgumentParser.error = _usage_error
 
 def one_process_note(prog:str): # the command, for the message
-    "Say in one line when `accelerate launch --num_processes N` started one process: without GPUs it starts N only with --multi_gpu"
+    ("Say in one line when `accelerate launch --num_processes N` started one process: without GPUs it starts N only "
+     "with --multi_gpu")
     e = os.environ
-    if 'ACCELERATE_MIXED_PRECISION' in e and 'MASTER_PORT' in e and 'WORLD_SIZE' not in e and not rank_distrib():   # accelerate's one-process launcher, told of several
-        print(f"{prog}: note: accelerate started one process, not the several asked for: on a machine without GPUs it starts "
+    # accelerate's one-process launcher, told of several
+    if 'ACCELERATE_MIXED_PRECISION' in e and 'MASTER_PORT' in e and 'WORLD_SIZE' not in e and not rank_distrib():
+        print(f"{prog}: note: accelerate started one process, not the several asked for: on a machine without GPUs it "
+              "starts "
               f"several only with --multi_gpu (`accelerate launch --multi_gpu --num_processes 2 $(which {prog}) ...`)"
-              + (", without --cpu, which accelerate refuses beside --multi_gpu (the processes run on the CPU all the same)." if str2bool(e.get('ACCELERATE_USE_CPU', '')) else '.'), file=sys.stderr)
+              + (", without --cpu, which accelerate refuses beside --multi_gpu (the processes run on the CPU all the "
+                 "same)." if str2bool(e.get('ACCELERATE_USE_CPU', '')) else '.'), file=sys.stderr)
 
 # %% ../nbs/95_cli.ipynb #b8733548
 _Dataset = str_enum('Dataset', 'paddy', 'movielens')
@@ -181,9 +205,11 @@ def lesson7_paddy(path:str=None, # a Paddy competition folder (default: the buil
                   pretrained:bool=False, # fine-tune pretrained weights (downloads them)
                   out:str='runs/paddy', # where to write metrics.json, loss.png, submission.csv, model.pkl
                   **kwargs):
-    "Train the multi-target Paddy model and write its metrics, loss curve, submission and exported learner to `out`. Under `accelerate launch` or `torchrun`, every process shares the run and rank 0 writes `out`"
+    ("Train the multi-target Paddy model and write its metrics, loss curve, submission and exported learner to `out`. "
+     "Under `accelerate launch` or `torchrun`, every process shares the run and rank 0 writes `out`")
     with user_errors('lesson7-paddy'):
-        check_options(epochs=kwargs['epochs'], size=size, bs=kwargs['bs'], accum=kwargs['accum'], lr=kwargs['lr'], timeout=kwargs['timeout'])
+        check_options(epochs=kwargs['epochs'], size=size, bs=kwargs['bs'], accum=kwargs['accum'], lr=kwargs['lr'],
+                      timeout=kwargs['timeout'])
         check_micro(kwargs['bs'], kwargs['accum']); check_arch(kwargs['arch']); check_out(out, data=path or data_dir())
         one_process_note('lesson7-paddy')
         with weights_reachable(kwargs['arch']):
@@ -198,7 +224,8 @@ def lesson7_accum_bench(path:str=None, # a Paddy folder (default: the built-in s
     with user_errors('lesson7-accum-bench'):
         check_options(size=kwargs['size'], bs=kwargs['bs']); check_arch(kwargs['arch'])
         for a in inspect.signature(bench_accum).parameters['accums'].default: check_micro(kwargs['bs'], a)
-        print(f"{kwargs['arch']} at {kwargs['size']}px, effective batch {kwargs['bs']}, device {'cuda' if torch.cuda.is_available() else 'cpu'}")
+        print(f"{kwargs['arch']} at {kwargs['size']}px, effective batch {kwargs['bs']}, device "
+              f"{'cuda' if torch.cuda.is_available() else 'cpu'}")
         print(bench_accum(path=path, **kwargs).to_string(index=False))
 
 @call_parse
@@ -217,7 +244,8 @@ def lesson7_paddy_bench(archs:str='resnet10t_quarter', # comma-separated timm na
         print(f"device: {'cuda' if torch.cuda.is_available() else f'cpu, {torch.get_num_threads()} threads'}")
         print(df.to_string(index=False))
         fb,cnn = feature_baselines(path or get_paddy()),df.iloc[0]
-        print(f"\nLogistic regression on global features of each photo, same split (validation error, and as a multiple of {cnn.arch}'s):")
+        print("\nLogistic regression on global features of each photo, same split (validation error, and as a "
+              f"multiple of {cnn.arch}'s):")
         print(fb.assign(**{f'{k} x CNN': (fb[k]/cnn[f'{k}_err']).round(1) for k in ('disease','variety')}).to_string(index=False))
 
 # %% ../nbs/95_cli.ipynb #3650d361
@@ -234,28 +262,37 @@ def lesson7_parallel_bench(procs:str='1,2', # comma-separated numbers of process
                            size:int=64, # image height; width is 3/4 of it
                            path:str=None, # a Paddy folder (default: the built-in sample)
                           ):
-    "Train the Paddy model under `torchrun` for each number of processes and accumulation, and print images per second, all-reduces and the errors"
+    ("Train the Paddy model under `torchrun` for each number of processes and accumulation, and print images per "
+     "second, all-reduces and the errors")
     with user_errors('lesson7-parallel-bench'):
         check_options(epochs=epochs, bs=bs, size=size)
         procs,accums = _whole_numbers(procs, '--procs'),_whole_numbers(accums, '--accums')
         for p in procs: check_options(procs=p); check_devices(p)
         for p in procs:
-            for a in accums: check_options(accums=a); check_world(bs, a, p)   # every row's settings, before the first run
+            # every row's settings, before the first run
+            for a in accums: check_options(accums=a); check_world(bs, a, p)
         get_paddy(path=path) if path else get_paddy()
-        exe = shutil.which('lesson7-paddy') or str(Path(sys.executable).parent/'lesson7-paddy')   # beside this Python, in a virtual environment
+        # beside this Python, in a virtual environment
+        exe = shutil.which('lesson7-paddy') or str(Path(sys.executable).parent/'lesson7-paddy')
         cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
         rows = []
         for p in procs:
             for a in accums:
                 threads = 1 if torch.cuda.is_available() else max(1, cores//p)
                 with tempfile.TemporaryDirectory() as d:
-                    r = torchrun(exe, '--epochs', epochs, '--bs', bs, '--accum', a, '--size', size, '--out', Path(d)/'run', *(['--path', path] if path else []),
+                    r = torchrun(exe, '--epochs', epochs, '--bs', bs, '--accum', a, '--size', size, '--out',
+                                 Path(d)/'run', *(['--path', path] if path else []),
                                  procs=p, env=os.environ | {'OMP_NUM_THREADS': str(threads)})
-                    if r.returncode: raise RuntimeError(f"lesson7-paddy failed under torchrun with {p} processes and --accum {a}:\n{r.stderr[-3000:]}")
+                    if r.returncode:
+                        raise RuntimeError(f"lesson7-paddy failed under torchrun with {p} processes and --accum "
+                                           f"{a}:\n{r.stderr[-3000:]}")
                     m = json.loads((Path(d)/'run'/'metrics.json').read_text())
-                rows.append(dict(processes=p, accum=a, threads_each=threads, micro_bs=m['micro_bs'], seconds=m['seconds'], images_per_sec=m['images_per_sec'],
-                                 all_reduces=m.get('all_reduces', 0), disease_err=m['disease_err'], variety_err=m['variety_err']))
-        print(f"device: {f'{torch.cuda.device_count()} GPUs' if torch.cuda.is_available() else f'cpu, {cores} cores'}; effective batch {bs}, {epochs} epochs at {size}px")
+                rows.append(dict(processes=p, accum=a, threads_each=threads, micro_bs=m['micro_bs'],
+                                 seconds=m['seconds'], images_per_sec=m['images_per_sec'],
+                                 all_reduces=m.get('all_reduces', 0), disease_err=m['disease_err'],
+                                 variety_err=m['variety_err']))
+        print(f"device: {f'{torch.cuda.device_count()} GPUs' if torch.cuda.is_available() else f'cpu, {cores} cores'}; "
+              f"effective batch {bs}, {epochs} epochs at {size}px")
         print(pd.DataFrame(rows).to_string(index=False))
 
 # %% ../nbs/95_cli.ipynb #a68b2d24
@@ -265,26 +302,33 @@ def _arch_sizes(s:str)->dict:
     try: sizes = {a.strip(): size(h) for a,h in (o.split(':') for o in s.split(','))}
     except ValueError: sizes = None
     if not sizes or '' in sizes or any(isinstance(h, tuple) and len(h) != 2 for h in sizes.values()):
-        raise BadValue(f"--archs takes comma-separated timm names, each with its image height (or height x width) after a colon, "
+        raise BadValue("--archs takes comma-separated timm names, each with its image height (or height x width) "
+                       "after a colon, "
                        f"such as resnet10t_quarter:32,vit_small_patch16_224:224x224; not {s!r}.")
     return sizes
 
 @call_parse
 @delegated(train_ensemble, but=['path', 'archs', 'out'])
-def lesson7_ensemble(archs:str='resnet10t_quarter:32,test_efficientnet:40,test_convnext:48', # comma-separated timm models, each with its image height (the width is 3/4 of it) or height x width after a colon
+def lesson7_ensemble(
+    # comma-separated timm models, each with its image height (the width is 3/4 of it) or height x width after a colon
+    archs:str='resnet10t_quarter:32,test_efficientnet:40,test_convnext:48',
                      path:str=None, # a Paddy competition folder (default: the built-in sample)
                      out:str='runs/ensemble', # where to write metrics.json and the ensemble's submission.csv
                      **kwargs):
-    "Train several models, each with the gradient accumulation it needs to fit the memory budget, predict each with TTA, and write their scores and the ensemble's Kaggle submission to `out`"
+    ("Train several models, each with the gradient accumulation it needs to fit the memory budget, predict each with "
+     "TTA, and write their scores and the ensemble's Kaggle submission to `out`")
     with user_errors('lesson7-ensemble'):
         check_options(epochs=kwargs['epochs'], bs=kwargs['bs'], lr=kwargs['lr']); check_micro(kwargs['bs'])
-        if not (math.isfinite(kwargs['budget_mb']) and kwargs['budget_mb'] > 0): raise BadValue(f"--budget-mb must be a positive number of MB, not {kwargs['budget_mb']}.")
+        if not (math.isfinite(kwargs['budget_mb']) and kwargs['budget_mb'] > 0):
+            raise BadValue(f"--budget-mb must be a positive number of MB, not {kwargs['budget_mb']}.")
         sizes = _arch_sizes(archs)
         for a,h in sizes.items():
             check_arch(a)
-            for n in (h if isinstance(h, tuple) else (h,)): check_options(size=n)   # the height, or the height and the width
+            # the height, or the height and the width
+            for n in (h if isinstance(h, tuple) else (h,)): check_options(size=n)
         check_out(out, data=path or data_dir())
-        if kwargs['pretrained']:   # every model's weights before the first one trains: one line, naming the model, if one is out of reach
+        # every model's weights before the first one trains: one line, naming the model, if one is out of reach
+        if kwargs['pretrained']:
             import timm
             for a in sizes:
                 with weights_reachable(a): timm.create_model(a, pretrained=True)
@@ -303,7 +347,8 @@ def lesson7_collab(path:str=None,  # a MovieLens folder with u.data and u.item (
     with user_errors('lesson7-collab'):
         check_options(**{k:kwargs[k] for k in ('n_factors', 'wd', 'epochs', 'lr', 'bs')})
         check_out(out, data=path or data_dir())
-        with every_learner_stops_if_diverged(): _,res = train_collab(path or get_movielens(source), model=model, out=out, **kwargs)
+        with every_learner_stops_if_diverged():
+            _,res = train_collab(path or get_movielens(source), model=model, out=out, **kwargs)
         print(json.dumps({k:v for k,v in res.items() if k not in ('history','settings')}))
 
 @call_parse
@@ -322,7 +367,11 @@ def lesson7_tour(out:str='runs/tour', # folder for the summary table, each run's
                  paddy:str=None, # a Paddy competition folder (default: the built-in sample)
                  movielens:str=None, # a MovieLens 100k folder (default: the built-in sample)
                  **kwargs):
-    "Run each lesson's experiment in turn on the built-in data (or yours), printing progress: the two-headed Paddy model, its cross-entropy by hand, the same model with gradient accumulation, the mid-level API against the DataBlock, and collaborative filtering with and without weight decay; then print one summary table and write it, each run's results and the plots to `out`. With the defaults on a 2-core CPU: about 2 min alone (117 s in the tour page's saved run), 6 min beside other jobs (352 s, measured for this help)"
+    ("Run each lesson's experiment in turn on the built-in data (or yours), printing progress: the two-headed Paddy "
+     "model, its cross-entropy by hand, the same model with gradient accumulation, the mid-level API against the "
+     "DataBlock, and collaborative filtering with and without weight decay; then print one summary table and write it, "
+     "each run's results and the plots to `out`. With the defaults on a 2-core CPU: about 2 min alone (117 s in the "
+     "tour page's saved run), 6 min beside other jobs (352 s, measured for this help)")
     with user_errors('lesson7-tour'):
         check_options(epochs=kwargs['epochs'], collab_epochs=kwargs['collab_epochs'], accum=kwargs['accum'])
         tour(out, paddy=paddy, movielens=movielens, **kwargs)
@@ -335,10 +384,12 @@ def lesson7_readme():
 @call_parse
 def lesson7_docs(dest:str=None, # where to write the site (default: _docs beside pyproject.toml)
                 ):
-    "Build the docs site into _docs/ without Quarto (nbdev-proc-nbs, then smalldocs); exit 1 on a broken link or other warning"
+    ("Build the docs site into _docs/ without Quarto (nbdev-proc-nbs, then smalldocs); exit 1 on a broken link or "
+     "other warning")
     with user_errors('lesson7-docs'):
         check_project('lesson7-docs')
         out,warns = build_docs(dest)
-        print(f"wrote {len(list(out.glob('*.html')))} pages to {out}; open {out/'index.html'}, or serve it: python -m http.server -d {out}")
+        print(f"wrote {len(list(out.glob('*.html')))} pages to {out}; open {out/'index.html'}, or serve it: python -m "
+              f"http.server -d {out}")
         for w in warns: print(f"lesson7-docs: warning: {w}", file=sys.stderr)
         if warns: sys.exit(1)

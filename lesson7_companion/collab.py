@@ -18,7 +18,8 @@ from fastai.tabular.all import *
 
 # %% ../nbs/05_collab.ipynb #c086240b
 class ReadTabBatchCopy(ReadTabBatch):
-    "fastai's `ReadTabBatch`, reading each batch from a copy of its columns: pandas 3 hands out read-only views, which PyTorch warns about"
+    ("fastai's `ReadTabBatch`, reading each batch from a copy of its columns: pandas 3 hands out read-only views, "
+     "which PyTorch warns about")
     def __init__(self): pass   # no `to` yet: `setups` takes it from the `DataLoader`
     def setups(self, dl): self.to = dl.dataset.new_empty()   # what `decodes` needs
     def encodes(self, to):
@@ -37,7 +38,8 @@ def collab_dls(path:str|Path=None, # a MovieLens folder (default: the built-in s
     df = load_ratings(path)
     n_train = len(df) - int(len(df)*valid_pct)
     if not 0 < bs <= n_train: raise BadValue(f"bs={bs} must be between 1 and the {n_train} training ratings.")
-    dls = CollabDataLoaders.from_df(df, item_name='title', bs=bs, valid_pct=valid_pct, seed=seed, after_batch=ReadTabBatchCopy())
+    dls = CollabDataLoaders.from_df(df, item_name='title', bs=bs, valid_pct=valid_pct, seed=seed,
+                                    after_batch=ReadTabBatchCopy())
     dls.path = path
     return dls
 
@@ -69,7 +71,8 @@ def fit_collab(dls:DataLoaders, # collab `DataLoaders` from `collab_dls`
                wd:float=0.1, # fastai's decoupled weight decay
                **kwargs, # passed to `Learner`
               )->Learner:
-    "Train `model` on `dls` with MSE loss and `fit_one_cycle`, quietly (`kwargs` go to `Learner`); the recorder keeps the history"
+    ("Train `model` on `dls` with MSE loss and `fit_one_cycle`, quietly (`kwargs` go to `Learner`); the recorder keeps "
+     "the history")
     learn = Learner(dls, model, loss_func=MSELossFlat(), **kwargs)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, wd=wd)
     return learn
@@ -77,7 +80,8 @@ def fit_collab(dls:DataLoaders, # collab `DataLoaders` from `collab_dls`
 def losses(learn:Learner, # a learner after `fit`
           )->pd.DataFrame:
     "Train and valid MSE per epoch"
-    return pd.DataFrame([dict(epoch=i, train=float(v[0]), valid=float(v[1])) for i,v in enumerate(learn.recorder.values)])
+    return pd.DataFrame([dict(epoch=i, train=float(v[0]),
+                              valid=float(v[1])) for i,v in enumerate(learn.recorder.values)])
 
 # %% ../nbs/05_collab.ipynb #10b5b195
 class DotProductBias(DotProduct):
@@ -122,7 +126,8 @@ def fit_new_users(model:DotProductBias, # a trained model; its movie factors and
                  )->tuple: # (factors, biases) of the new users
     "Each new user's bias (and factors) fitted to `ratings` of `movies`, pulled towards the trained users' average"
     us,ub = model.users.weight[1:].detach(),model.user_bias.weight[1:,0].detach()   # row 0 is #na#
-    movies,ratings = movies.to(us.device),ratings.to(us.device)   # beside the weights: a GPU's, for a model trained there
+    # beside the weights: a GPU's, for a model trained there
+    movies,ratings = movies.to(us.device),ratings.to(us.device)
     u,b = nn.Parameter(us.mean(0).repeat(len(movies), 1)),nn.Parameter(ub.mean().repeat(len(movies)))
     if movies.shape[1] == 0: return u.detach(),b.detach()    # no ratings: the average user
     f,mb = model.movies.weight.detach()[movies],model.movie_bias.weight.detach()[movies,0]

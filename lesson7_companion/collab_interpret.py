@@ -23,13 +23,16 @@ def planted(dls:DataLoaders, # collab `DataLoaders` of the built-in sample
            )->dict:
     "The sample's planted truth lined up with the rows of `dls`'s title vocab (row 0, `#na#`, gets NaN)"
     path = dls.path
-    if not (path/'truth.json').exists(): raise MissingPath(f"{path} has no truth.json: only the built-in sample knows its planted truth.")
+    if not (path/'truth.json').exists():
+        raise MissingPath(f"{path} has no truth.json: only the built-in sample knows its planted truth.")
     t = json.loads((path/'truth.json').read_text())
     ids = dict(zip(read_items(path).title, read_items(path).movie))
     idx = [ids.get(o) for o in dls.classes['title']]
     pick = lambda a: np.array([np.full(np.shape(a[0]), np.nan) if i is None else a[i-1] for i in idx], dtype=float)
-    return dict(item_bias=pick(t['item_bias']), item_factors=pick(t['item_factors']), noise_floor=t['noise_floor_mse'], taste_axes=np.array(t['taste_axes']),
-                taste_genres=t['taste_genres'], genres=read_items(path).drop_duplicates('title').set_index('title').reindex(dls.classes['title'])[ML_GENRES])
+    return dict(item_bias=pick(t['item_bias']), item_factors=pick(t['item_factors']), noise_floor=t['noise_floor_mse'],
+                taste_axes=np.array(t['taste_axes']),
+                taste_genres=t['taste_genres'],
+                genres=read_items(path).drop_duplicates('title').set_index('title').reindex(dls.classes['title'])[ML_GENRES])
 
 def movie_weights(learn:Learner, # a trained dot-product collab learner
                  )->tuple:
@@ -67,21 +70,28 @@ def train_collab(path:str|Path=None, # a MovieLens folder (default: the built-in
                  progress:bool=True, # show fastai's progress bar and table
                 )->tuple: # (learner, metrics dict)
     "fastbook's `collab_learner` recipe on (user, title, rating), with its numbers reported and written into `out`"
-    if n_factors < 1: raise BadValue(f"n_factors must be at least 1, not {n_factors}: each user and movie needs a vector of that length.")
-    if model not in ('dot','nn'): raise BadValue(f"Unknown model {model!r}: use 'dot' (dot product with biases) or 'nn' (EmbeddingNN).")
-    if not (lr > 0 and math.isfinite(lr)): raise BadValue(f"lr must be a positive finite number, not {lr}: it is `fit_one_cycle`'s peak learning rate.")
+    if n_factors < 1:
+        raise BadValue(f"n_factors must be at least 1, not {n_factors}: each user and movie needs a vector of that "
+                       "length.")
+    if model not in ('dot','nn'):
+        raise BadValue(f"Unknown model {model!r}: use 'dot' (dot product with biases) or 'nn' (EmbeddingNN).")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise BadValue(f"lr must be a positive finite number, not {lr}: it is `fit_one_cycle`'s peak learning rate.")
     set_seed(seed)
     dls = collab_dls(path, bs=bs, seed=seed)
-    learn = collab_learner(dls, n_factors=n_factors, use_nn=model=='nn', y_range=(0,5.5), **({'layers':[100,50]} if model=='nn' else {}))
+    learn = collab_learner(dls, n_factors=n_factors, use_nn=model=='nn', y_range=(0,5.5),
+                           **({'layers':[100,50]} if model=='nn' else {}))
     t = time.time()
     if progress: learn.fit_one_cycle(epochs, lr, wd=wd)
     else:
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, wd=wd)
     secs = time.time()-t
     hist = losses(learn)
-    res = dict(settings=dict(path=str(dls.path), model=model, n_factors=n_factors, wd=wd, epochs=epochs, lr=lr, bs=bs, seed=seed,
+    res = dict(settings=dict(path=str(dls.path), model=model, n_factors=n_factors, wd=wd, epochs=epochs, lr=lr, bs=bs,
+                             seed=seed,
                              valid_pct=0.2, split=f'RandomSplitter(0.2, seed={seed}) via CollabDataLoaders.from_df'),
-               history=hist.round(5).to_dict('records'), valid_mse=round(hist.valid.iloc[-1], 5), seconds=round(secs, 2))
+               history=hist.round(5).to_dict('records'), valid_mse=round(hist.valid.iloc[-1], 5),
+               seconds=round(secs, 2))
     if (dls.path/'truth.json').exists(): res['noise_floor_mse'] = round(planted(dls)['noise_floor'], 5)
     if out is not None: _write_collab(learn, res, Path(out))
     return learn, res
@@ -93,14 +103,17 @@ def _write_collab(learn, res, out):
         if res['settings']['model'] == 'dot':
             b,_ = movie_weights(learn); vocab = learn.dls.classes['title']
             o = b[1:].argsort() + 1
-            (tmp/'biases.json').write_text(json.dumps(dict(lowest=[vocab[i] for i in o[:10]], highest=[vocab[i] for i in o.flip(0)[:10]]), indent=2))
+            (tmp/'biases.json').write_text(json.dumps(dict(lowest=[vocab[i] for i in o[:10]],
+                                                           highest=[vocab[i] for i in o.flip(0)[:10]]), indent=2))
             plot_movie_pca(learn); plt.savefig(tmp/'pca.png', dpi=90, bbox_inches='tight'); plt.close()
-        (tmp/'metrics.json').write_text(json.dumps(res, indent=2, allow_nan=False))   # a NaN loss fails here, before anything is in `out`
+        # a NaN loss fails here, before anything is in `out`
+        (tmp/'metrics.json').write_text(json.dumps(res, indent=2, allow_nan=False))
 
 # %% ../nbs/05a_collab_interpret.ipynb #49c10814
 def plot_movie_pca(learn:Learner, # a trained dot-product collab learner
                    n:int=40, # label the n most-rated movies
-                   ratings:pd.DataFrame=None, # the ratings that say which movies are most rated (default: the learner's)
+                   # the ratings that say which movies are most rated (default: the learner's)
+                   ratings:pd.DataFrame=None,
                   ):
     "The `n` most-rated movies on the first two principal components of their factors"
     _,f = movie_weights(learn); vocab = learn.dls.classes['title']
@@ -120,10 +133,15 @@ def predict_rating(learn:Learner, # a trained collab learner
                   )->float:
     "The model's rating for `user` and `title`, refusing ids it never saw (which fastai would quietly map to `#na#`)"
     cls = learn.dls.classes
-    if cls['user'].o2i.get(user, 0) == 0: raise UnknownName(f"User {user} was not in the training data. fastai would map it to `#na#` (row 0), an embedding "
-                                                   "that no rating ever trained, and return a meaningless rating; retrain with that user's ratings.")
-    if cls['title'].o2i.get(title, 0) == 0: raise UnknownName(f"Movie {title!r} was not in the training data. fastai would map it to `#na#` (row 0), "
-                                                     "an untrained embedding; check the spelling (titles include the year) or retrain.")
+    if cls['user'].o2i.get(user, 0) == 0:
+        raise UnknownName(f"User {user} was not in the training data. fastai would map it to `#na#` (row 0), an "
+                          "embedding "
+                                                   "that no rating ever trained, and return a meaningless rating; "
+                                                   "retrain with that user's ratings.")
+    if cls['title'].o2i.get(title, 0) == 0:
+        raise UnknownName(f"Movie {title!r} was not in the training data. fastai would map it to `#na#` (row 0), "
+                                                     "an untrained embedding; check the spelling (titles include the "
+                                                     "year) or retrain.")
     x = torch.tensor([[cls['user'].o2i[user], cls['title'].o2i[title]]], device=learn.dls.device)
     learn.model.eval()
     with torch.no_grad(): return float(learn.model(x).squeeze())
@@ -139,18 +157,26 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
                       rounds:int=8, # rounds of recommendation (ignored when `share` is a list: one round per share)
                       k:int=5, # movies recommended to each user per round
                       start:float=0.1, # share of the real history to start from: a young platform
-                      shrink:float=20, # the recommender: each movie's mean rating, pulled towards the overall mean by this many ratings
-                      policy:str='best', # 'best': the top-scored movies, rescored each round; 'frozen': the same, scored once; 'random': any unrated ones
+                      # the recommender: each movie's mean rating, pulled towards the overall mean by this many ratings
+                      shrink:float=20,
+                      # 'best': the top-scored movies, rescored each round; 'frozen': the same, scored once; 'random': any unrated ones
+                      policy:str='best',
                       seed:int=0, # seed of the random policy and of the starting history
-                      share:float|list=1.0, # share of users shown `policy`'s picks, or one share per round (a gradual rollout); the rest see random movies
-                      limit:float=None, # the rollout's stop rule: once a round's `lift` exceeds it, every later round shows everyone random movies
+                      # share of users shown `policy`'s picks, or one share per round (a gradual rollout); the rest see random movies
+                      share:float|list=1.0,
+                      # the rollout's stop rule: once a round's `lift` exceeds it, every later round shows everyone random movies
+                      limit:float=None,
                      )->pd.DataFrame:
-    "Recommend each user the `k` best-scored movies they have not rated, add the ratings they give, and repeat; the ratings per movie each round"
-    if policy not in ('best', 'frozen', 'random'): raise BadValue(f"Unknown policy {policy!r}: use 'best', 'frozen' or 'random'.")
+    ("Recommend each user the `k` best-scored movies they have not rated, add the ratings they give, and repeat; the "
+     "ratings per movie each round")
+    if policy not in ('best', 'frozen', 'random'):
+        raise BadValue(f"Unknown policy {policy!r}: use 'best', 'frozen' or 'random'.")
     path = Path(path) if path else get_movielens()
     if not (path/'truth.json').exists():   # real ratings cannot say what a user would give a movie they never rated
-        raise MissingPath(f"{path} has no truth.json: simulate_feedback rates the movies it recommends with the built-in sample's planted "
-                          "truth, which real ratings such as ml-100k do not have. Run it on the sample: simulate_feedback() builds or reuses it.")
+        raise MissingPath(f"{path} has no truth.json: simulate_feedback rates the movies it recommends with the "
+                          "built-in sample's planted "
+                          "truth, which real ratings such as ml-100k do not have. Run it on the sample: "
+                          "simulate_feedback() builds or reuses it.")
     t,r = json.loads((path/'truth.json').read_text()),read_ratings(path)
     rng = np.random.default_rng(seed)
     nu,ni = len(t['user_bias']),len(t['item_bias'])
@@ -158,7 +184,8 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
     r = r.sample(frac=start, random_state=seed)
     u,m,y = r.user.values-1,r.movie.values-1,r.rating.values.astype(float)
     shares = list(share) if is_listy(share) else [share]*rounds
-    order,other = np.random.default_rng([seed, 1]).permutation(nu),np.random.default_rng([seed, 2])   # who joins a rollout first; the others' random picks
+    # who joins a rollout first; the others' random picks
+    order,other = np.random.default_rng([seed, 1]).permutation(nu),np.random.default_rng([seed, 2])
     rows,first,stopped,s,lift = [],None,False,np.nan,np.nan
     for rnd in range(len(shares)+1):
         cnt = np.bincount(m, minlength=ni)
@@ -172,10 +199,12 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
         if policy == 'random': score = rng.random((nu, ni))  # each user gets their own random picks
         score,s = np.broadcast_to(score, (nu, ni)),0. if stopped else shares[rnd]
         on = np.zeros(nu, bool); on[order[:round(s*nu)]] = True
-        if not on.all(): score = np.where(on[:, None], score, other.random((nu, ni)))   # the users not (yet) in the rollout
+        # the users not (yet) in the rollout
+        if not on.all(): score = np.where(on[:, None], score, other.random((nu, ni)))
         pick = np.argsort(np.where(seen, -np.inf, score), axis=1)[:, ::-1][:, :k]
         pop = cnt/len(y)   # each movie's share of the ratings so far
-        lift = pop[pick[on]].mean()/pop[pick[~on]].mean() if 0 < on.sum() < nu else np.nan   # how much more popular the rollout's picks are
+        # how much more popular the rollout's picks are
+        lift = pop[pick[on]].mean()/pop[pick[~on]].mean() if 0 < on.sum() < nu else np.nan
         stopped |= limit is not None and lift > limit
         nu_,nm_ = np.repeat(np.arange(nu), k),pick.ravel()
         ny = rate(ub[nu_] + ib[nm_] + (uf[nu_]*itf[nm_]).sum(1), t, rng).astype(float)   # the sample's own rule
@@ -187,10 +216,12 @@ def popularity_loop(path:str|Path=None, # a MovieLens folder (default: the built
                     rounds:int=10, # rounds of recommendation
                     k:int=5, # movies shown to each user per round
                     start:float=0.1, # share of the real history to start from: a young platform
-                    boost:float=1.5, # a movie's odds of being shown grow as (its ratings + 1) ** boost; 0 shows movies at random
+                    # a movie's odds of being shown grow as (its ratings + 1) ** boost; 0 shows movies at random
+                    boost:float=1.5,
                     retrain:bool=True, # count the ratings afresh each round, or keep the first round's counts
                     seed:int=0, # seed of the starting history and of the draws
-                   )->pd.DataFrame: # one row per round: the Gini of all ratings so far, and of the last round's new ones
+                   # one row per round: the Gini of all ratings so far, and of the last round's new ones
+                   )->pd.DataFrame:
     "Show each user `k` movies they have not rated, drawn with odds `(ratings + 1) ** boost`; they rate them; repeat"
     path = Path(path) if path else get_movielens()
     r = read_ratings(path)
@@ -204,7 +235,8 @@ def popularity_loop(path:str|Path=None, # a MovieLens folder (default: the built
         rows.append(dict(round=rnd, ratings=len(m), gini=gini(cnt), gini_new=gini(new) if rnd else np.nan))
         if rnd == rounds: break
         if retrain or odds is None: odds = (cnt + 1.)**boost
-        keys = np.log(odds) - np.log(-np.log(rng.random((nu, ni))))   # Gumbel keys: the k largest are a draw without replacement with these odds
+        # Gumbel keys: the k largest are a draw without replacement with these odds
+        keys = np.log(odds) - np.log(-np.log(rng.random((nu, ni))))
         pick = np.argsort(np.where(seen, -np.inf, keys), axis=1)[:, -k:]
         pu,pm = np.repeat(np.arange(nu), k),pick.ravel()
         seen[pu, pm] = True
@@ -219,9 +251,11 @@ def fit_embedding_nn(dls:DataLoaders, # collab `DataLoaders` from `collab_dls`
                      seed:int=0, # seed of the initialisation and the batches
                      epochs:int=5, # epochs of `fit_one_cycle`, at `train_collab`'s learning rate and `wd`
                     )->dict: # the settings, valid MSE, train MSE (dropout off) and their gap
-    "Train fastbook's `EmbeddingNN` (hidden layers of 100 and 50) with dropout `ps` and `embed_p`; measure train and valid MSE alike"
+    ("Train fastbook's `EmbeddingNN` (hidden layers of 100 and 50) with dropout `ps` and `embed_p`; measure train and "
+     "valid MSE alike")
     set_seed(seed)
-    learn = collab_learner(dls, use_nn=True, layers=[100,50], y_range=(0,5.5), config=tabular_config(ps=ps, embed_p=embed_p))
+    learn = collab_learner(dls, use_nn=True, layers=[100,50], y_range=(0,5.5),
+                           config=tabular_config(ps=ps, embed_p=embed_p))
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, 5e-3, wd=0.1)
     return dict(ps=ps, embed_p=embed_p, seed=seed, **train_valid_mse(learn))
 
@@ -230,7 +264,8 @@ def train_valid_mse(learn:Learner, # a trained collab learner
     "MSE on the training and the validation ratings, measured alike: each rating once, in eval mode (dropout off)"
     with learn.no_bar():
         valid = float(learn.validate()[0])
-        train = float(learn.validate(dl=learn.dls.train.new(shuffle=False, drop_last=False))[0])   # not the training loader, which samples with replacement
+        # not the training loader, which samples with replacement
+        train = float(learn.validate(dl=learn.dls.train.new(shuffle=False, drop_last=False))[0])
     return dict(train=train, valid=valid, gap=valid-train)
 
 
@@ -246,6 +281,8 @@ def bench_collab(path:str|Path=None, # a MovieLens folder (default: the built-in
     for name,kw in runs.items():
         _,res = train_collab(path, progress=False, **kw)
         st = res['settings']
-        rows.append(dict(recipe=name, bs=st['bs'], epochs=st['epochs'], lr=st['lr'], wd=st['wd'], seconds=res['seconds'], valid_mse=res['valid_mse'],
-                         **({'vs_noise_floor': round(res['valid_mse']/res['noise_floor_mse'], 3)} if 'noise_floor_mse' in res else {})))
+        rows.append(dict(recipe=name, bs=st['bs'], epochs=st['epochs'], lr=st['lr'], wd=st['wd'],
+                         seconds=res['seconds'], valid_mse=res['valid_mse'],
+                         **({'vs_noise_floor': round(res['valid_mse']/res['noise_floor_mse'],
+                                                     3)} if 'noise_floor_mse' in res else {})))
     return pd.DataFrame(rows)

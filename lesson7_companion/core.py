@@ -12,22 +12,26 @@ __all__ = ['PADDY_LABEL_COUNTS', 'PADDY_VARIETY_COUNTS', 'PADDY_LABELS', 'PADDY_
            'real_or_none', 'sample_settings', 'sample_dest', 'check_new_folder', 'Terminated', 'building', 'build_once']
 
 # %% ../nbs/00_core.ipynb #70866386
-import lesson7_companion   # first: its __init__ filters the warning fastai's import gives (this notebook runs outside the package)
+# first: its __init__ filters the warning fastai's import gives (this notebook runs outside the package)
+import lesson7_companion
 import json, os, inspect, hashlib, errno, signal, shutil, tempfile, threading, configparser
 from contextlib import contextmanager
 from pathlib import Path
-from fastcore.all import *   # no torch, pandas or fastai on this floor: what needs only an error class imports in a blink
+# no torch, pandas or fastai on this floor: what needs only an error class imports in a blink
+from fastcore.all import *
 
 
 # %% ../nbs/00_core.ipynb #da41cca0
-PADDY_LABEL_COUNTS = dict(bacterial_leaf_blight=479, bacterial_leaf_streak=380, bacterial_panicle_blight=337, blast=1738,
+PADDY_LABEL_COUNTS = dict(bacterial_leaf_blight=479, bacterial_leaf_streak=380, bacterial_panicle_blight=337,
+                          blast=1738,
     brown_spot=965, dead_heart=1442, downy_mildew=620, hispa=1594, normal=1764, tungro=1088)
 PADDY_VARIETY_COUNTS = dict(ADT45=6992, KarnatakaPonni=988, Ponni=657, AtchayaPonni=461, Zonal=399, AndraPonni=377,
     Onthanel=351, IR20=114, RR=36, Surya=32)
 PADDY_LABELS,PADDY_VARIETIES = list(PADDY_LABEL_COUNTS),list(PADDY_VARIETY_COUNTS)
 PADDY_COLS = ['image_id','label','variety','age']
 PADDY_COMPETITION = 'paddy-disease-classification'
-PADDY_PIXEL_STATS = dict(mean=[0.497, 0.588, 0.230], std=[0.233, 0.233, 0.190])  # the real images, channels R, G, B, scale 0-1
+# the real images, channels R, G, B, scale 0-1
+PADDY_PIXEL_STATS = dict(mean=[0.497, 0.588, 0.230], std=[0.233, 0.233, 0.190])
 
 # %% ../nbs/00_core.ipynb #bcce6aef
 import configparser
@@ -38,9 +42,13 @@ def fastai_folder(folder:str)->Path:
     try: return fastai_path(folder)
     except (OSError, configparser.Error, KeyError) as e:
         home = Path(os.environ.get('FASTAI_HOME', '~/.fastai')).expanduser()
-        if home.exists() and not home.is_dir(): why = f"is a file; fastai keeps its config.ini and data in a folder there"
-        else: why = f"has a config.ini fastai cannot read ({type(e).__name__}: {str(e).splitlines()[0][:120]}); fix it or delete it, and fastai writes a new one"
-        raise BadValue(f"fastai's settings folder {home} (FASTAI_HOME, or ~/.fastai when unset) {why}. Point FASTAI_HOME at a folder.") from None
+        if home.exists() and not home.is_dir():
+            why = f"is a file; fastai keeps its config.ini and data in a folder there"
+        else:
+            why = (f"has a config.ini fastai cannot read ({type(e).__name__}: {str(e).splitlines()[0][:120]}); fix it "
+                   "or delete it, and fastai writes a new one")
+        raise BadValue(f"fastai's settings folder {home} (FASTAI_HOME, or ~/.fastai when unset) {why}. Point "
+                       "FASTAI_HOME at a folder.") from None
 
 def data_dir()->Path:
     "fastai's data folder (`~/.fastai/data`, or under `FASTAI_HOME`), where datasets go by default"
@@ -48,8 +56,10 @@ def data_dir()->Path:
 
 # %% ../nbs/00_core.ipynb #2b0814a8
 class UserError(CliError):
-    "An error the user can fix from its message alone: fastcore's `CliError`, which the commands print as one line, without a traceback"
-    def __str__(self): return str(self.args[0]) if len(self.args) == 1 else super().__str__()   # no quotes, even for a `KeyError`
+    ("An error the user can fix from its message alone: fastcore's `CliError`, which the commands print as one line, "
+     "without a traceback")
+    # no quotes, even for a `KeyError`
+    def __str__(self): return str(self.args[0]) if len(self.args) == 1 else super().__str__()
 
 class BadValue(UserError, ValueError): "A setting, name or file content that cannot be used"
 class MissingPath(UserError, FileNotFoundError): "A file or folder that is not there"
@@ -63,12 +73,15 @@ class BadEncoding(UserError, UnicodeError): "A text file in another encoding tha
 
 # %% ../nbs/00_core.ipynb #d9a86308
 def _in_execnb()->bool:
-    "Is this cell run by execnb, as `nbdev-test` runs notebooks? Its worker sets `IN_TEST` only for the first notebook it runs"
-    return type(ipython_shell()).__name__ == 'CaptureShell'   # nbdev's test_nb skips IN_TEST once a shell exists (fastcore's in_notebook)
+    ("Is this cell run by execnb, as `nbdev-test` runs notebooks? Its worker sets `IN_TEST` only for the first "
+     "notebook it runs")
+    # nbdev's test_nb skips IN_TEST once a shell exists (fastcore's in_notebook)
+    return type(ipython_shell()).__name__ == 'CaptureShell'
 
 def long_run(what:str, # what the cell does and about how long it takes, for the message
             )->bool:
-    "Run a long cell? Yes under `nbdev-test` (whose `--flags slow` chose it) or with the environment variable `LESSON7_SLOW=1`"
+    ("Run a long cell? Yes under `nbdev-test` (whose `--flags slow` chose it) or with the environment variable "
+     "`LESSON7_SLOW=1`")
     if os.environ.get('IN_TEST') or os.environ.get('LESSON7_SLOW') or _in_execnb(): return True
     print(f"Skipped: {what}. The docs page shows its output; to run it here, set LESSON7_SLOW=1 "
           "(`os.environ['LESSON7_SLOW'] = '1'` in a cell above this one).")
@@ -86,7 +99,8 @@ def real_or_none(get, # `get_paddy` or `get_movielens`
                  *args, # for `get`: its source, such as `'kaggle'`
                  **kwargs, # for `get`, such as `path`
                 )->Path|None:
-    "The real data's folder that `get` returns for `args` and `kwargs`, or `None` after one line saying why it is out of reach"
+    ("The real data's folder that `get` returns for `args` and `kwargs`, or `None` after one line saying why it is out "
+     "of reach")
     try: return get(*args, **kwargs)
     except (NoAccess, NoConnection, DownloadFailed) as e:
         print(f"Skipped: the real data is out of reach here. {e}")
@@ -111,23 +125,29 @@ def sample_dest(dest, name, params, defaults):
 def check_new_folder(dest:str|Path, # a folder about to be written
                      what:str='a new folder', # what would be written there, for the message
                     )->Path:
-    "`dest` as a `Path` if writing it can lose nothing: it does not exist yet, or is an empty folder (not a link or a mount point)"
+    ("`dest` as a `Path` if writing it can lose nothing: it does not exist yet, or is an empty folder (not a link or a "
+     "mount point)")
     dest = Path(dest).expanduser()
     if f := next((p for p in dest.absolute().parents if p.exists() and not p.is_dir()), None):
-        raise NotAFolder(f"{dest} cannot be created: {f} is a file, not a folder. Pass a folder that is not inside a file.")
+        raise NotAFolder(f"{dest} cannot be created: {f} is a file, not a folder. Pass a folder that is not inside a "
+                         "file.")
     if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or any(dest.iterdir()))):
         kind = 'a link' if dest.is_symlink() else 'a file' if not dest.is_dir() else 'a folder with files in it'
         raise PathInTheWay(f"{dest} is {kind}, not {what}; it was left untouched. Pass a new or empty folder.")
     if os.path.ismount(dest):   # another file system's root: it cannot be swapped for a folder in one step
-        raise PathInTheWay(f"{dest} is a mount point, not {what}; it was left untouched. Pass a folder inside it, such as {dest/'run'}.")
+        raise PathInTheWay(f"{dest} is a mount point, not {what}; it was left untouched. Pass a folder inside it, such "
+                           f"as {dest/'run'}.")
     return dest
 
-class Terminated(KeyboardInterrupt): "SIGTERM (sent by `kill`, `timeout` and container stops), raised so that the clean-up of Ctrl-C runs"
+class Terminated(KeyboardInterrupt):
+    "SIGTERM (sent by `kill`, `timeout` and container stops), raised so that the clean-up of Ctrl-C runs"
 
 @contextmanager
 def _term_raises():
-    "Within the block, SIGTERM raises `Terminated` instead of ending the process at once (main thread, default handler only)"
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL: yield; return
+    ("Within the block, SIGTERM raises `Terminated` instead of ending the process at once (main thread, default "
+     "handler only)")
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield; return
     def _raise(*_): raise Terminated()
     signal.signal(signal.SIGTERM, _raise)
     try: yield
@@ -143,23 +163,28 @@ def _new_mode(dest:Path)->int:
 def building(dest:str|Path, # the folder to create: new, or an empty folder
              what:str='a new folder', # what is built there, for the message if `dest` is taken
             ):
-    "A hidden folder beside `dest` to build in, renamed to `dest` in one step when the block ends well and deleted when it fails or is stopped"
+    ("A hidden folder beside `dest` to build in, renamed to `dest` in one step when the block ends well and deleted "
+     "when it fails or is stopped")
     dest = check_new_folder(dest, what)
     with _term_raises():   # SIGTERM, like Ctrl-C, reaches the `finally` below
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}-partial-', dir=dest.parent))
         try:
-            os.chmod(tmp, _new_mode(dest))   # `mkdtemp` makes it private: give it the permissions `dest` has, or would have
+            # `mkdtemp` makes it private: give it the permissions `dest` has, or would have
+            os.chmod(tmp, _new_mode(dest))
             yield tmp
             try:
                 if dest.exists(): dest.rmdir()   # an empty folder (checked above); `rmdir` refuses anything else
                 tmp.rename(dest)                 # one step: `dest` is complete or absent, never half-written
             except OSError as e:
                 if e.errno not in (errno.ENOTEMPTY, errno.EEXIST): raise
-                raise PathInTheWay(f"{dest} was written by someone else while this was built (another run using it, or one that just "
-                                   "finished); it was left untouched, and nothing of this one was kept. Pass another folder.") from None
+                raise PathInTheWay(f"{dest} was written by someone else while this was built (another run using it, or "
+                                   "one that just "
+                                   "finished); it was left untouched, and nothing of this one was kept. Pass another "
+                                   "folder.") from None
         except OSError as e:
-            if e.filename is None: e.filename = str(dest)   # a write through a file object (a plot, a pickle) names no file: say where
+            # a write through a file object (a plot, a pickle) names no file: say where
+            if e.filename is None: e.filename = str(dest)
             raise
         except RuntimeError as e:   # torch writes a model through its own C++ writer, whose failure names no errno
             if 'inline_container' not in str(e) or shutil.disk_usage(tmp).free > 2**20: raise
@@ -171,7 +196,8 @@ def build_once(dest:Path, params:dict, build)->Path:
     mk,key = dest/_MARKER,json.dumps(params, sort_keys=True)
     if mk.exists():
         if mk.read_text() == key: return dest
-        raise PathInTheWay(f"{dest} holds a sample built with other settings ({mk.read_text()}); pass another `dest`, or delete that folder yourself.")
+        raise PathInTheWay(f"{dest} holds a sample built with other settings ({mk.read_text()}); pass another `dest`, "
+                           "or delete that folder yourself.")
     try:
         with building(dest, 'a sample built by lesson7_companion') as tmp: build(tmp); (tmp/_MARKER).write_text(key)
     except OSError:
@@ -183,9 +209,12 @@ def build_once(dest:Path, params:dict, build)->Path:
 ML_GENRES = ['unknown','Action','Adventure','Animation',"Children's",'Comedy','Crime','Documentary','Drama','Fantasy',
              'Film-Noir','Horror','Musical','Mystery','Romance','Sci-Fi','Thriller','War','Western']
 TASTE_GENRES = ['Action','Comedy','Drama','Romance','Horror','Sci-Fi']  # one planted latent factor each in the sample
-ML_GENRE_COUNTS = dict(Action=251, Adventure=135, Animation=42, **{"Children's":122}, Comedy=505, Crime=109, Documentary=50,
-    Drama=725, Fantasy=22, **{'Film-Noir':24}, Horror=92, Musical=56, Mystery=61, Romance=247, **{'Sci-Fi':101}, Thriller=251, War=71, Western=27)
+ML_GENRE_COUNTS = dict(Action=251, Adventure=135, Animation=42, **{"Children's":122}, Comedy=505, Crime=109,
+                       Documentary=50,
+    Drama=725, Fantasy=22, **{'Film-Noir':24}, Horror=92, Musical=56, Mystery=61, Romance=247, **{'Sci-Fi':101},
+    Thriller=251, War=71, Western=27)
 ML_100K = dict(users=943, movies=1682, ratings=100_000, titles=1664, density=0.063, mean_rating=3.53,
                per_user=dict(min=20, median=65, mean=106, max=737),
-               per_movie=dict(min=1, median=27, mean=59.5, max=583, rated_once=141, rated_5_or_fewer=384, top10pct_share=0.427, top1pct_share=0.073),
+               per_movie=dict(min=1, median=27, mean=59.5, max=583, rated_once=141, rated_5_or_fewer=384,
+                              top10pct_share=0.427, top1pct_share=0.073),
                rating_share={1:0.0611, 2:0.1137, 3:0.2715, 4:0.3417, 5:0.2120})  # published figures of the real ml-100k

@@ -61,13 +61,15 @@ def cross_entropy_loss(z:Tensor, # activations, shape (batch, classes)
                        reduction:str='mean', # 'mean' (weighted by `weight`), 'sum' or 'none' (a loss per item)
                        ignore_index:int=-100, # items with this target count for nothing
                       )->Tensor:
-    "What `nn.CrossEntropyLoss` computes, by hand: `(1-eps)` times the (weighted) NLL plus `eps` times the mean over classes of `-log p`"
+    ("What `nn.CrossEntropyLoss` computes, by hand: `(1-eps)` times the (weighted) NLL plus `eps` times the mean over "
+     "classes of `-log p`")
     keep = targ != ignore_index
     logp,t = log_softmax(z[keep]),targ[keep]
     w = torch.ones(z.shape[-1], dtype=z.dtype, device=z.device) if weight is None else weight
     nll = -logp[torch.arange(len(t)), t]                       # each item's -log p of its own class
     loss = (1-label_smoothing)*w[t]*nll + label_smoothing*(-(w*logp).mean(-1))   # each item's loss
-    if reduction == 'none': return torch.zeros(len(targ), dtype=z.dtype, device=z.device).masked_scatter(keep, loss)   # ignored items: 0
+    # ignored items: 0
+    if reduction == 'none': return torch.zeros(len(targ), dtype=z.dtype, device=z.device).masked_scatter(keep, loss)
     if reduction == 'sum': return loss.sum()
     return loss.sum()/w[t].sum()                               # a weighted mean: divided by the weights, not the count
 

@@ -13,13 +13,16 @@ from contextlib import redirect_stdout, redirect_stderr
 from pathlib import Path
 import torch
 from fastcore.all import *
-# nbdev-test runs one notebook per core side by side; torch's and the BLAS's default of one thread per core in each would make them fight
+# nbdev-test runs one notebook per core side by side; torch's and the BLAS's default of one thread per core in each
+# would make them fight
 # (set OMP_NUM_THREADS to test under another thread count)
 if os.environ.get('IN_TEST') and 'OMP_NUM_THREADS' not in os.environ:
     from threadpoolctl import threadpool_limits
     torch.set_num_threads(1); threadpool_limits(1)
-# On a CPU, torch's default of a thread per core punishes a busy laptop: on two cores with the other one busy, a two-epoch
-# cell of the collab lesson took 79 s with two threads and 10 s with one. These models are small, so half the cores, unless you set OMP_NUM_THREADS.
+# On a CPU, torch's default of a thread per core punishes a busy laptop: on two cores with the other one busy, a
+# two-epoch
+# cell of the collab lesson took 79 s with two threads and 10 s with one. These models are small, so half the cores,
+# unless you set OMP_NUM_THREADS.
 elif not torch.cuda.is_available() and 'OMP_NUM_THREADS' not in os.environ: torch.set_num_threads(max(1, num_cpus()//2))
 from fastai.data.external import untar_data, URLs
 from .core import *
@@ -35,8 +38,10 @@ def _secrets():
     cfg = Path(os.environ.get('KAGGLE_CONFIG_DIR', '~/.kaggle')).expanduser()
     try: out.append(json.loads((cfg/'kaggle.json').read_text()).get('key'))
     except (OSError, ValueError, AttributeError): pass
-    for f in (cfg/'access_token', Path('~/.kaggle/access_token').expanduser(), Path('~/.kaggle/access_token.txt').expanduser(),
-              Path(os.environ.get('KAGGLE_API_TOKEN') or '/nonexistent')):   # where the kaggle client looks for a token (the variable may name a file)
+    for f in (cfg/'access_token', Path('~/.kaggle/access_token').expanduser(),
+              Path('~/.kaggle/access_token.txt').expanduser(),
+              # where the kaggle client looks for a token (the variable may name a file)
+              Path(os.environ.get('KAGGLE_API_TOKEN') or '/nonexistent')):
         try: out.append(f.read_text().strip())
         except (OSError, ValueError): pass
     return [o for o in out if o and len(o) >= 4]
@@ -53,30 +58,41 @@ def _kaggle_api():
         from kaggle.api.kaggle_api_extended import KaggleApi
         from kagglesdk.kaggle_env import get_access_token_from_env
         api,err = KaggleApi(),None
-        try: api.authenticate()   # a token (KAGGLE_API_TOKEN, ~/.kaggle/access_token) is checked with Kaggle first: that needs the network
+        # a token (KAGGLE_API_TOKEN, ~/.kaggle/access_token) is checked with Kaggle first: that needs the network
+        try: api.authenticate()
         except SystemExit: api = None
         except Exception as e: api,err = None,e
         token,src = get_access_token_from_env()
     if err is not None:
-        if _status(err) == 401: raise NoAccess("Kaggle rejected your credentials (401): create a new API token at https://www.kaggle.com/settings/api.") from None
-        if _offline(err): raise NoConnection("Could not reach Kaggle to check your API token (no network?). Connect and run again, or download "
-                                             "the competition's zip elsewhere, unzip it, and use that folder as the path.") from None
+        if _status(err) == 401:
+            raise NoAccess("Kaggle rejected your credentials (401): create a new API token at "
+                           "https://www.kaggle.com/settings/api.") from None
+        if _offline(err):
+            raise NoConnection("Could not reach Kaggle to check your API token (no network?). Connect and run again, "
+                               "or download "
+                                             "the competition's zip elsewhere, unzip it, and use that folder as the "
+                                             "path.") from None
         raise DownloadFailed(f"Kaggle's client could not sign in: {scrub(f'{type(err).__name__}: {err}')}") from None
     if api is None and token: raise NoAccess(
-        f"Kaggle did not accept the API token in {'~/.kaggle/access_token' if src == 'access_token' else src} (expired or revoked?): "
+        f"Kaggle did not accept the API token in {'~/.kaggle/access_token' if src == 'access_token' else src} (expired "
+        "or revoked?): "
         "create a new one at https://www.kaggle.com/settings/api; then run again.")
     if api is None: raise NoAccess(
         "No Kaggle credentials found. Create an API token at https://www.kaggle.com/settings/api and either save it as "
-        "~/.kaggle/access_token (or kaggle.json), or set KAGGLE_API_TOKEN (or KAGGLE_USERNAME and KAGGLE_KEY); then run again.")
+        "~/.kaggle/access_token (or kaggle.json), or set KAGGLE_API_TOKEN (or KAGGLE_USERNAME and KAGGLE_KEY); then "
+        "run again.")
     return api
 
 def _offline(e)->bool:
     "Is `e` the network failing (Python's or requests' connection errors and timeouts)?"
-    return isinstance(e, (ConnectionError, TimeoutError)) or 'Connection' in type(e).__name__ or 'Timeout' in type(e).__name__
+    return isinstance(e,
+                      (ConnectionError,
+                       TimeoutError)) or 'Connection' in type(e).__name__ or 'Timeout' in type(e).__name__
 
 def _status(e):
     "The HTTP status code hidden in a kaggle/requests exception, if any"
-    return getattr(getattr(e, 'response', None), 'status_code', None) or getattr(e, 'status', None) or getattr(e, 'code', None)
+    return getattr(getattr(e, 'response', None), 'status_code',
+                   None) or getattr(e, 'status', None) or getattr(e, 'code', None)
 
 # %% ../nbs/00d_data.ipynb #e30d320c
 def kaggle_competition(comp:str=PADDY_COMPETITION, # the competition's name on Kaggle
@@ -94,11 +110,16 @@ def kaggle_competition(comp:str=PADDY_COMPETITION, # the competition's name on K
             with redirect_stdout(io.StringIO()): api.competition_download_files(comp, path=str(dl), quiet=True)
         except Exception as e:
             st = _status(e)
-            if st == 403: raise NoAccess(f"Kaggle refused the download of {comp} (403): accept the competition's rules at "
-                                                f"https://www.kaggle.com/competitions/{comp}/rules while logged in, then run again.") from None
-            if st == 401: raise NoAccess("Kaggle rejected your credentials (401): create a new API token at https://www.kaggle.com/settings/api.") from None
+            if st == 403:
+                raise NoAccess(f"Kaggle refused the download of {comp} (403): accept the competition's rules at "
+                                                f"https://www.kaggle.com/competitions/{comp}/rules while logged in, "
+                                                "then run again.") from None
+            if st == 401:
+                raise NoAccess("Kaggle rejected your credentials (401): create a new API token at "
+                               "https://www.kaggle.com/settings/api.") from None
             if _offline(e):
-                raise NoConnection(f"Could not reach Kaggle to download {comp} (no network?). Connect and run again, or download the zip "
+                raise NoConnection(f"Could not reach Kaggle to download {comp} (no network?). Connect and run again, "
+                                   "or download the zip "
                                       "elsewhere, unzip it, and use that folder as the path.") from None
             raise DownloadFailed(f"Kaggle download of {comp} failed: {scrub(f'{type(e).__name__}: {e}')}") from None
         zips = list(dl.glob('*.zip'))
@@ -106,7 +127,8 @@ def kaggle_competition(comp:str=PADDY_COMPETITION, # the competition's name on K
         try:
             with zipfile.ZipFile(zips[0]) as zf: zf.extractall(tmp)
         except (zipfile.BadZipFile, EOFError) as e:
-            raise NoConnection(f"The download of {comp} is incomplete or corrupt ({e}), perhaps interrupted; nothing was kept. Run again.") from None
+            raise NoConnection(f"The download of {comp} is incomplete or corrupt ({e}), perhaps interrupted; nothing "
+                               "was kept. Run again.") from None
         shutil.rmtree(dl)
     return dest
 
@@ -114,10 +136,12 @@ def kaggle_competition(comp:str=PADDY_COMPETITION, # the competition's name on K
 def get_paddy(source:str='sample', # 'sample' (built here, offline) or 'kaggle' (the real competition data)
               path:str|Path=None,   # a Paddy folder you already have: checked, never written to
               dest:str|Path=None,   # where a sample is built or the download goes (default: fastai's data folder)
-              check_images:bool=None, # open every image to check it (default: for your folder or a download, not for the sample built here)
+              # open every image to check it (default: for your folder or a download, not for the sample built here)
+              check_images:bool=None,
               **kwargs,             # passed to `paddy_sample` (for source='sample')
              )->Path:               # the checked competition folder
-    "The Paddy Disease Classification folder: built-in sample (`kwargs` go to `paddy_sample`), Kaggle download, or your own"
+    ("The Paddy Disease Classification folder: built-in sample (`kwargs` go to `paddy_sample`), Kaggle download, or "
+     "your own")
     if check_images is None: check_images = path is not None or source != 'sample'
     if path is not None: return check_paddy(path, check_images)
     if source == 'sample': return check_paddy(paddy_sample(dest, **kwargs), check_images)
@@ -125,9 +149,11 @@ def get_paddy(source:str='sample', # 'sample' (built here, offline) or 'kaggle' 
     raise BadValue(f"Unknown Paddy source {source!r}: use 'sample' (built-in) or 'kaggle' (the real data).")
 
 # %% ../nbs/00d_data.ipynb #9ddc477b
-def untar_movielens(dest:str|Path=None, # the ml-100k folder to create (default: `data_dir()/'ml-100k'`, where fastai puts it)
+def untar_movielens(
+    dest:str|Path=None, # the ml-100k folder to create (default: `data_dir()/'ml-100k'`, where fastai puts it)
                    )->Path:
-    "Download ml-100k with fastai's `untar_data`, unpacking beside `dest` first so a broken download leaves nothing behind"
+    ("Download ml-100k with fastai's `untar_data`, unpacking beside `dest` first so a broken download leaves nothing "
+     "behind")
     dest = Path(dest).expanduser() if dest else data_dir()/'ml-100k'
     if (dest/'u.data').exists(): return dest
     arch = fastai_folder('archive')/'ml-100k.zip'
@@ -138,9 +164,12 @@ def untar_movielens(dest:str|Path=None, # the ml-100k folder to create (default:
             raise NoConnection(f"The ml-100k archive {arch} is corrupt or incomplete ({e}); delete it and run again.") from None
         except Exception as e:  # URLError, socket errors, timeouts, and fastdownload's failed check of a fresh download
             if cached:  # fastdownload downloads again over a cached archive only when its size or checksum is wrong
-                raise NoConnection(f"The ml-100k archive {arch} is corrupt or incomplete (its size or checksum is not the one fastai "
-                                      f"records), and downloading a fresh copy failed ({type(e).__name__}: {e}); delete it and run again.") from None
-            raise NoConnection(f"Could not download ml-100k from grouplens.org (no network?): {e}. Download ml-100k.zip elsewhere, "
+                raise NoConnection(f"The ml-100k archive {arch} is corrupt or incomplete (its size or checksum is not "
+                                   "the one fastai "
+                                      f"records), and downloading a fresh copy failed ({type(e).__name__}: {e}); "
+                                      "delete it and run again.") from None
+            raise NoConnection(f"Could not download ml-100k from grouplens.org (no network?): {e}. Download "
+                               "ml-100k.zip elsewhere, "
                                   "unzip it and use that folder as the path.") from None
         for f in Path(got).iterdir(): f.rename(tmp/f.name)
         shutil.rmtree(tmp/'.download')

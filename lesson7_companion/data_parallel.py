@@ -31,29 +31,36 @@ from .grad_accum import memory_report, train
 
 # %% ../nbs/03a_data_parallel.ipynb #2ad326e0
 class SharedDL(DistributedDL):
-    "fastai's `DistributedDL`, with rank 0's shuffled order sent on the device the backend needs: CPU for gloo, CUDA for nccl"
+    ("fastai's `DistributedDL`, with rank 0's shuffled order sent on the device the backend needs: CPU for gloo, CUDA "
+     "for nccl")
     def _broadcast(self, t, rank):
         t = LongTensor(t).to('cuda' if dist.get_backend() == 'nccl' else 'cpu')
         dist.broadcast(t, rank)
         return t.cpu().tolist()
 
 class DataParallel(DistributedTrainer):
-    "fastai's `DistributedTrainer` on GPU or CPU processes: `SharedDL` loaders, `SyncBatchNorm` only on CUDA, a time limit on waiting, progress from rank 0 only; `kwargs` go to accelerate's `Accelerator`"
-    def __init__(self, sync_bn:bool=None, # BatchNorm statistics over every process's batch (default: on CUDA; PyTorch cannot on CPU)
+    ("fastai's `DistributedTrainer` on GPU or CPU processes: `SharedDL` loaders, `SyncBatchNorm` only on CUDA, a time "
+     "limit on waiting, progress from rank 0 only; `kwargs` go to accelerate's `Accelerator`")
+    def __init__(
+        # BatchNorm statistics over every process's batch (default: on CUDA; PyTorch cannot on CPU)
+        self, sync_bn:bool=None,
                  timeout:float=300, # seconds a process waits for the others before it gives up with an error
                  **kwargs): # passed to accelerate's `Accelerator`
         cuda = torch.cuda.is_available()
-        if sync_bn and not cuda: raise BadValue("sync_bn=True needs CUDA: PyTorch's SyncBatchNorm does not run on CPU processes.")
+        if sync_bn and not cuda:
+            raise BadValue("sync_bn=True needs CUDA: PyTorch's SyncBatchNorm does not run on CPU processes.")
         super().__init__(sync_bn=cuda if sync_bn is None else sync_bn, cpu=not cuda,
                          kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=timeout))], **kwargs)
     def before_fit(self):
         super().before_fit()
-        if rank_distrib() and hasattr(self.learn, 'progress'): self.learn.progress.run = False   # fastai sets `run` back after the fit
+        # fastai sets `run` back after the fit
+        if rank_distrib() and hasattr(self.learn, 'progress'): self.learn.progress.run = False
     def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else SharedDL(dl, device=self.learn.model.device)
 
 @contextmanager
 def one_process():
-    "A block in which fastai sees one process: its `to_detach` gathers from all of them whenever `WORLD_SIZE` is above 1"
+    ("A block in which fastai sees one process: its `to_detach` gathers from all of them whenever `WORLD_SIZE` is "
+     "above 1")
     old = os.environ.pop('WORLD_SIZE', None)
     try: yield
     finally:
@@ -71,7 +78,8 @@ class CountAllReduce(Callback):
         return allreduce_hook(dist.group.WORLD, bucket)
 
 class QuietAccumulation(GradientAccumulation):
-    "fastai's `GradientAccumulation` with DDP's all-reduce skipped (`no_sync`) on each micro-batch that does not end in a step"
+    ("fastai's `GradientAccumulation` with DDP's all-reduce skipped (`no_sync`) on each micro-batch that does not end "
+     "in a step")
     def before_batch(self):
         self.quiet = None
         if isinstance(self.model, DDP) and self.count + find_bs(self.learn.yb) < self.n_acc:
@@ -83,7 +91,8 @@ class QuietAccumulation(GradientAccumulation):
 def small_cnn(bn:bool, # BatchNorm after each convolution, or none
               seed:int=0, # seed of the initial weights
              )->nn.Module:
-    "Two fastai `ConvLayer`s, pooling and a linear layer, with BatchNorm or without: small enough to compare gradients exactly"
+    ("Two fastai `ConvLayer`s, pooling and a linear layer, with BatchNorm or without: small enough to compare "
+     "gradients exactly")
     torch.manual_seed(seed); nt = NormType.Batch if bn else None
     return nn.Sequential(ConvLayer(3, 16, stride=2, norm_type=nt), ConvLayer(16, 32, stride=2, norm_type=nt),
                          nn.AdaptiveAvgPool2d(1), Flatten(), nn.Linear(32, 10))
@@ -92,7 +101,8 @@ def side_by_side(items:list, # a training set, in the order the loader reads it 
                  procs:int, # processes
                  bs:int, # items each process adds to one step (its batch, or its micro-batches together)
                 )->list:
-    "`items` reordered so that one process reading batches of `procs*bs` sees what `procs` processes see in one step: `DistributedDL` gives process r the r-th slice"
+    ("`items` reordered so that one process reading batches of `procs*bs` sees what `procs` processes see in one step: "
+     "`DistributedDL` gives process r the r-th slice")
     n = len(items)//procs
     shards = [items[r*n:(r+1)*n] for r in range(procs)]
     return [o for j in range(0, n, bs) for s in shards for o in s[j:j+bs]]
@@ -114,41 +124,54 @@ def _fit(items, bs, cbs=(), dev='cpu', bn=False):
 @call_parse
 def ddp_checks(out:str, # the JSON file rank 0 writes
               ):
-    "This page's measurements, run by each process a launcher started: gradients, training runs, all-reduce counts, validation"
+    ("This page's measurements, run by each process a launcher started: gradients, training runs, all-reduce counts, "
+     "validation")
     ddp = DataParallel()   # joins the process group
     rank,procs,dev = rank_distrib(),num_distrib(),ddp.accelerator.device
     shares = [slice(r*64//procs, (r+1)*64//procs) for r in range(procs)]
     torch.manual_seed(1); x,y = torch.randn(64, 3, 32, 24, device=dev), torch.randint(0, 10, (64,), device=dev)
     grads = []
-    for name,bn,sync in [('no BatchNorm', False, False), ('BatchNorm', True, False)] + [('SyncBatchNorm', True, True)]*torch.cuda.is_available():
+    for name,bn,sync in [('no BatchNorm', False, False),
+                         ('BatchNorm', True, False)] + [('SyncBatchNorm', True, True)]*torch.cuda.is_available():
         m = small_cnn(bn).to(dev)
-        g = _grad(DDP(nn.SyncBatchNorm.convert_sync_batchnorm(m) if sync else m), x[shares[rank]], y[shares[rank]])   # DDP averages the processes' gradients
+        # DDP averages the processes' gradients
+        g = _grad(DDP(nn.SyncBatchNorm.convert_sync_batchnorm(m) if sync else m), x[shares[rank]], y[shares[rank]])
         one = _grad(small_cnn(bn).to(dev), x, y)   # the whole batch, on this process alone
-        apart = torch.stack([_grad(small_cnn(bn).to(dev), x[s], y[s]) for s in shares]).mean(0)   # each share through its own model, averaged
+        # each share through its own model, averaged
+        apart = torch.stack([_grad(small_cnn(bn).to(dev), x[s], y[s]) for s in shares]).mean(0)
         grads.append(dict(model=name, vs_one_batch=_rel(g, one), vs_shares_apart=_rel(g, apart)))
     torch.manual_seed(2); n = 128
     items = list(zip(torch.randn(n, 3, 32, 24), torch.randint(0, 10, (n,))))
     runs = []
-    for bs,accum,cb,bn in [(16,1,None,False), (8,2,GradientAccumulation,False), (8,2,QuietAccumulation,False), (32,1,None,False), (16,1,None,True)]:
+    for bs,accum,cb,bn in [(16,1,None,False), (8,2,GradientAccumulation,False), (8,2,QuietAccumulation,False),
+                           (32,1,None,False), (16,1,None,True)]:
         count = CountAllReduce()
-        learn = _fit(items, bs, [DataParallel(sync_bn=False), count] + ([cb(bs*accum)] if cb else []), dev, bn)   # BatchNorm not synchronised, even on CUDA
-        runs.append(dict(processes=procs, bs=bs, accum=accum, accumulation=cb.__name__ if cb else '', batchnorm=bn, effective_bs=bs*accum*procs,
+        # BatchNorm not synchronised, even on CUDA
+        learn = _fit(items, bs, [DataParallel(sync_bn=False), count] + ([cb(bs*accum)] if cb else []), dev, bn)
+        runs.append(dict(processes=procs, bs=bs, accum=accum, accumulation=cb.__name__ if cb else '', batchnorm=bn,
+                         effective_bs=bs*accum*procs,
                          steps=n//(bs*accum*procs), all_reduces=count.n, w=_params(learn)))
     if rank == 0: get_paddy()   # the built-in sample, built once
     distrib_barrier()
     set_seed(42, reproducible=True)
-    learn = paddy_learner(paddy_dls(size=32, bs=16)).to_fp32()   # fp32 on a GPU as well: the same numbers, not fp16's rounding of them
+    # fp32 on a GPU as well: the same numbers, not fp16's rounding of them
+    learn = paddy_learner(paddy_dls(size=32, bs=16)).to_fp32()
     with learn.no_bar(): launched = learn.validate(cbs=DataParallel())
     if rank: return
     with one_process():   # rank 0 alone from here
         for r in runs:
             w,bn = r.pop('w'),r['batchnorm']
-            r['vs_one_process'] = float((w-_params(_fit(side_by_side(items, procs, r['bs']*r['accum']), r['effective_bs'], dev=dev, bn=bn))).abs().max())
-            r['vs_accumulating'] = float((w-_params(_fit(side_by_side(items, procs, r['bs']), r['bs'], [GradientAccumulation(r['effective_bs'])], dev, bn))).abs().max())
+            r['vs_one_process'] = float((w-_params(_fit(side_by_side(items, procs, r['bs']*r['accum']),
+                                                        r['effective_bs'], dev=dev, bn=bn))).abs().max())
+            r['vs_accumulating'] = float((w-_params(_fit(side_by_side(items, procs, r['bs']), r['bs'],
+                                                         [GradientAccumulation(r['effective_bs'])], dev,
+                                                         bn))).abs().max())
         with learn.no_bar(): alone = learn.validate()
         differ = float((_params(_fit(items, 32, dev=dev))-_params(_fit(items, 64, dev=dev))).abs().max())
-    Path(out).write_text(json.dumps(dict(processes=procs, backend=dist.get_backend(), grads=grads, runs=runs, bs32_vs_bs64=differ,
-        valid=dict(names=['valid_loss']+[m.name for m in learn.metrics], launched=list(map(float, launched)), one_process=list(map(float, alone)), n=len(learn.dls.valid_ds)))))
+    Path(out).write_text(json.dumps(dict(processes=procs, backend=dist.get_backend(), grads=grads, runs=runs,
+                                         bs32_vs_bs64=differ,
+        valid=dict(names=['valid_loss']+[m.name for m in learn.metrics], launched=list(map(float, launched)),
+                   one_process=list(map(float, alone)), n=len(learn.dls.valid_ds)))))
 
 # %% ../nbs/03a_data_parallel.ipynb #ee31927f
 def free_port()->int:
@@ -160,17 +183,21 @@ def torchrun(*args, # the script or `-m module`, and its arguments
              port:int=None, # where they meet (default: a free port)
              **kwargs, # passed to `subprocess.run`
             )->subprocess.CompletedProcess:
-    "Run `args` in `procs` processes started by PyTorch's launcher (`python -m torch.distributed.run` is `torchrun`), capturing the output; `kwargs` go to `subprocess.run`"
-    cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={procs}', f'--master_port={port or free_port()}', *map(str, args)]
+    ("Run `args` in `procs` processes started by PyTorch's launcher (`python -m torch.distributed.run` is `torchrun`), "
+     "capturing the output; `kwargs` go to `subprocess.run`")
+    cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={procs}',
+           f'--master_port={port or free_port()}', *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
 
 def launched_checks(procs:int=2, # processes to start
-                    cuda:bool=False, # run the processes on GPUs, one each; default: on the CPU with gloo, as every check on this page but the SyncBatchNorm row
+                    # run the processes on GPUs, one each; default: on the CPU with gloo, as every check on this page but the SyncBatchNorm row
+                    cuda:bool=False,
                    )->dict:
     "Start `procs` processes with `torchrun` to run `ddp_checks`, and return what they measured"
     get_paddy()   # built here once, so that the processes only read it
     with tempfile.TemporaryDirectory() as d:
-        env = None if cuda else {**os.environ, 'CUDA_VISIBLE_DEVICES': ''}   # GPUs hidden unless asked: exact fp32 (TF32 convolutions round at about 1e-4)
+        # GPUs hidden unless asked: exact fp32 (TF32 convolutions round at about 1e-4)
+        env = None if cuda else {**os.environ, 'CUDA_VISIBLE_DEVICES': ''}
         r = torchrun('-m', 'lesson7_companion.data_parallel', Path(d)/'res.json', procs=procs, env=env)
         if r.returncode: raise RuntimeError(f"The launched checks failed (exit {r.returncode}):\n{r.stderr[-4000:]}")
         return json.loads((Path(d)/'res.json').read_text())
@@ -192,27 +219,35 @@ class LostContact(UserError, ConnectionError):
 @contextmanager
 def other_processes(timeout:int, # the process group's time limit, for the message
                    ):
-    "Turn a failed or timed-out exchange with the other processes (torch's `DistError`, or gloo's or NCCL's error inside DDP's hook) into one `LostContact`"
+    ("Turn a failed or timed-out exchange with the other processes (torch's `DistError`, or gloo's or NCCL's error "
+     "inside DDP's hook) into one `LostContact`")
     try: yield
     except (dist.DistError, RuntimeError) as e:
         lines,low = str(e).strip().splitlines() or [''],str(e).lower()
-        signs = ('gloo', 'nccl', 'timed out', 'timeout', 'connection closed', 'connection reset', 'pair closure')   # what gloo and NCCL say when a peer is gone
-        if not isinstance(e, dist.DistError) and not any(k in low for k in signs): raise   # a bug: it keeps its traceback
+        # what gloo and NCCL say when a peer is gone
+        signs = ('gloo', 'nccl', 'timed out', 'timeout', 'connection closed', 'connection reset', 'pair closure')
+        # a bug: it keeps its traceback
+        if not isinstance(e, dist.DistError) and not any(k in low for k in signs): raise
         line = next((l for l in lines if any(k in l.lower() for k in signs[2:])), lines[0])
-        raise LostContact(f"lost contact with the other processes: {re.sub(r'^.*[.]cc:[0-9]+[]] *', '', line).split('. ')[0].strip()[:200]}. One of them stopped, "
-                          f"or stopped answering for {timeout} s: its own message, or the launcher's report, says which.") from None
+        raise LostContact("lost contact with the other processes: "
+                          f"{re.sub(r'^.*[.]cc:[0-9]+[]] *', '', line).split('. ')[0].strip()[:200]}. One of them "
+                          "stopped, "
+                          f"or stopped answering for {timeout} s: its own message, or the launcher's report, says "
+                          "which.") from None
 
 def check_world(bs:int, # the effective batch: images per optimizer step, all processes together
                 accum:int=1, # micro-batches per step on each process
                 procs:int=None, # processes (default: as many as the launcher started, or 1)
                )->int: # the micro-batch each process reads
-    "The micro-batch of each of `procs` processes for an effective batch `bs` in `accum` micro-batches, or a `BadValue` naming sizes that work"
+    ("The micro-batch of each of `procs` processes for an effective batch `bs` in `accum` micro-batches, or a "
+     "`BadValue` naming sizes that work")
     procs = procs or max(num_distrib(), 1)
     k = procs*accum
     if bs % k or bs // k < 2:
         ok = [b for b in (k*max(2, bs//k), k*max(3, bs//k+1))]
         raise BadValue(f"bs={bs} cannot be shared by {procs} process{'es'*(procs > 1)}" + (f" x {accum} micro-batches" if accum > 1 else '')
-                       + f" into batches of at least 2 images (BatchNorm needs 2): use a multiple of {k} from {2*k} up, such as {ok[0]} or {ok[1]}.")
+                       + f" into batches of at least 2 images (BatchNorm needs 2): use a multiple of {k} from {2*k} "
+                         f"up, such as {ok[0]} or {ok[1]}.")
     return bs // k
 
 # %% ../nbs/03a_data_parallel.ipynb #514fab73
@@ -223,17 +258,20 @@ def train_parallel(path:str|Path=None, # a Paddy folder (default: the built-in s
                    out:str|Path=None, # folder for metrics.json and the other outputs of `write_run`, written by rank 0
                    timeout:int=300, # seconds a process waits for the others before it stops with an error
                    **kwargs)->tuple: # (learner, metrics dict)
-    "`train` on one process; under `accelerate launch` or `torchrun`, the same run shared by all the processes, `out` written by rank 0 alone"
+    ("`train` on one process; under `accelerate launch` or `torchrun`, the same run shared by all the processes, `out` "
+     "written by rank 0 alone")
     procs = num_distrib()
     if procs < 2: return train(path, bs=bs, accum=accum, out=out, **kwargs)
     check_devices(); micro = check_world(bs, accum, procs)
     finetune,cbs = kwargs.pop('finetune', False),kwargs.pop('cbs', None)
     with other_processes(timeout):
         ddp,count = DataParallel(timeout=timeout),CountAllReduce()   # joins the other processes
-        if path: get_paddy(path=path)           # your folder checked by every process: a bad one stops them all, with one line from rank 0
+        # your folder checked by every process: a bad one stops them all, with one line from rank 0
+        if path: get_paddy(path=path)
         elif rank_distrib() == 0: get_paddy()   # the sample built by one process
         distrib_barrier()
-        learn,res = train_paddy(path, bs=micro, pretrained=finetune, finetune=finetune, cbs=[ddp, count] + [QuietAccumulation(bs//procs)]*(accum > 1) + L(cbs), **kwargs)
+        learn,res = train_paddy(path, bs=micro, pretrained=finetune, finetune=finetune,
+                                cbs=[ddp, count] + [QuietAccumulation(bs//procs)]*(accum > 1) + L(cbs), **kwargs)
     res['settings'].update(bs=bs, accum=accum, micro_bs=micro, processes=procs)
     res.update(accum=accum, micro_bs=micro, processes=procs, all_reduces=count.n, **memory_report(learn))
     if out is not None and rank_distrib() == 0:

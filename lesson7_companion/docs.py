@@ -22,14 +22,16 @@ from .core import PathInTheWay
 # %% ../nbs/90_docs.ipynb #561e0d8d
 def _outputs_md(outputs):
     "The text of a code cell's outputs as a fenced block (images and HTML are left to the docs site)"
-    txt = ''.join(''.join(o.get('text', '')) if o.get('output_type') == 'stream' else ''.join(o.get('data', {}).get('text/plain', ''))
+    txt = ''.join(''.join(o.get('text',
+                                '')) if o.get('output_type') == 'stream' else ''.join(o.get('data', {}).get('text/plain', ''))
                   for o in outputs if o.get('output_type') in ('stream', 'execute_result'))
     return f"```\n{txt.rstrip()}\n```" if txt.strip() else None
 
 def abs_links(md:str, # markdown text
               base:str, # the address of the docs site
              )->str:
-    "Point the links to pages of the site in `md` (`page.html`, `page.html#anchor`) at `base`, so they work on GitHub too"
+    ("Point the links to pages of the site in `md` (`page.html`, `page.html#anchor`) at `base`, so they work on GitHub "
+     "too")
     return re.sub(r'\]\(([\w.-]+\.html(?:#[\w.-]*)?)\)', lambda m: f"]({base.rstrip('/')}/{m[1]})", md)
 
 def _fm(src): return yaml.safe_load(src.strip().strip('-')) or {}   # a front matter cell's YAML
@@ -80,7 +82,8 @@ class colab_badge(Processor):
     def end(self):
         p = getattr(self.nb, 'path_', None)
         if p is None or not is_lesson(p): return
-        at = 1 if self.nb.cells and self.nb.cells[0].cell_type == 'raw' else 0   # after the front matter, if there is one
+        # after the front matter, if there is one
+        at = 1 if self.nb.cells and self.nb.cells[0].cell_type == 'raw' else 0
         self.nb.cells.insert(at, mk_cell(f"[![Open in Colab]({BADGE})]({colab_url(p)})", 'markdown'))
 
 # %% ../nbs/90_docs.ipynb #04d37fe5
@@ -97,7 +100,8 @@ def local_katex(site:str|Path, # a site built by smalldocs
     "Make each page of `site` load KaTeX from its copy at `url` instead of smalldocs' CDN, so formulas render offline"
     from smalldocs.layout import KATEX
     site,out = Path(site),[]
-    if not (site/url/'katex.min.js').exists(): raise FileNotFoundError(f"{site/url} has no katex.min.js: list {url} in `resources` of _quarto.yml.")
+    if not (site/url/'katex.min.js').exists():
+        raise FileNotFoundError(f"{site/url} has no katex.min.js: list {url} in `resources` of _quarto.yml.")
     for p in sorted(site.rglob('*.html')):
         if KATEX not in (html := p.read_text()): continue
         up = '../' * (len(p.relative_to(site).parts) - 1)   # a page in a subfolder reaches the root through ..
@@ -116,7 +120,8 @@ def stage_site(proc:str|Path, # nbdev's processed folder (`_proc`)
     names = {}
     for nb in sorted(dest.glob('*.ipynb')):
         if (page := _front_matter(nb).get('output-file')) and (new := Path(page).with_suffix('.ipynb').name) != nb.name:
-            if (dest/new).exists(): raise PathInTheWay(f"{nb.name} and {new} would both make the page {page}: rename one of them.")
+            if (dest/new).exists():
+                raise PathInTheWay(f"{nb.name} and {new} would both make the page {page}: rename one of them.")
             nb.rename(dest/new); names[nb.name] = new
     if (sb := dest/'sidebar.yml').exists():
         txt = sb.read_text()
@@ -138,14 +143,16 @@ def build_docs(dest:str|Path=None, # where to write the site (default: `_docs` b
     cfg = get_config()
     dest = Path(dest or cfg.config_path/'_docs').absolute()
     if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not (dest/SITE_MARK).is_file()))):
-        raise PathInTheWay(f"{dest} exists and is not a docs site built before (it has no {SITE_MARK} file), so building there "
+        raise PathInTheWay(f"{dest} exists and is not a docs site built before (it has no {SITE_MARK} file), so "
+                           "building there "
                            "would replace it. Build it somewhere else, or move that folder away.")
     proc = proc_nbs(cfg.nbs_path)
     with tempfile.TemporaryDirectory() as tmp:
         stage_site(proc, Path(tmp)/'site')
         site = build(Path(tmp)/'site', quiet=quiet)
         if (url := math_url(cfg)) and not url.startswith(('http:', 'https:', '//')): local_katex(site.out, url)
-        (site.out/SITE_MARK).write_text("Built by lesson7-docs (build_docs); the next build replaces this whole folder.\n")
+        (site.out/SITE_MARK).write_text("Built by lesson7-docs (build_docs); the next build replaces this whole "
+                                        "folder.\n")
         if dest.exists(): shutil.rmtree(dest)
         shutil.move(str(site.out), dest)
     return dest, [w for w in site.warnings if not any(q in w for q in QUARTO_ONLY)]

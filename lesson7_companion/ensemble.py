@@ -21,7 +21,8 @@ from contextlib import ExitStack
 from fastai.vision.all import *
 
 # %% ../nbs/03b_ensemble.ipynb #a125d462
-CPU_ARCHS = {'resnet10t_quarter': 32, 'test_efficientnet': 40, 'test_convnext': 48}   # timm name: image height, for a CPU
+# timm name: image height, for a CPU
+CPU_ARCHS = {'resnet10t_quarter': 32, 'test_efficientnet': 40, 'test_convnext': 48}
 CPU_BUDGET = 18*2**20   # bytes: a CPU-sized stand-in for a GPU's memory
 
 def accum_for(learn:Learner, # a learner: its model, and the shape of its training images
@@ -31,16 +32,22 @@ def accum_for(learn:Learner, # a learner: its model, and the shape of its traini
     "The fewest micro-batches per step of `bs` whose size divides `bs` and fits in `budget`, by `largest_bs`"
     fit = largest_bs(learn, budget)
     micro = max(d for d in range(1, bs+1) if bs % d == 0 and d <= fit)
-    if micro < 2 <= bs: raise BadValue(f"bs={bs} splits into micro-batches that fit ({fit} images at most) only one image at a time, and BatchNorm "
-                                       f"needs at least 2: choose a bs with a divisor between 2 and {fit}, such as {fit//2*2}.")
+    if micro < 2 <= bs:
+        raise BadValue(f"bs={bs} splits into micro-batches that fit ({fit} images at most) only one image at a time, "
+                       "and BatchNorm "
+                                       f"needs at least 2: choose a bs with a divisor between 2 and {fit}, such as "
+                                       f"{fit//2*2}.")
     return bs//micro
 
 def train_bytes(learn:Learner, # a learner: its model, optimizer and a batch of its training data
                 n:int, # images in the batch
                )->int: # bytes
-    "Measured in one training step of a copy of `learn`'s model on `n` images: the most activation bytes autograd held, plus the weights, gradients and Adam's state after the step"
-    m = deepcopy(learn.model).to(learn.dls.device).train()   # beside the batches (a new learner's model is on the CPU until it fits)
-    x,*y = [o.as_subclass(Tensor)[torch.arange(n) % len(o)] for o in learn.dls.train.one_batch()]   # the batch's images, repeated to `n`
+    ("Measured in one training step of a copy of `learn`'s model on `n` images: the most activation bytes autograd "
+     "held, plus the weights, gradients and Adam's state after the step")
+    # beside the batches (a new learner's model is on the CPU until it fits)
+    m = deepcopy(learn.model).to(learn.dls.device).train()
+    # the batch's images, repeated to `n`
+    x,*y = [o.as_subclass(Tensor)[torch.arange(n) % len(o)] for o in learn.dls.train.one_batch()]
     opt = learn.opt_func(learn.splitter(m), lr=1e-3)
     with SavedTracker(m) as held: learn.loss_func(m(x), *y).backward()
     opt.step()
@@ -54,7 +61,8 @@ def accum_plan(archs:dict=CPU_ARCHS, # timm name: image height, or (height, widt
                path=None, # a Paddy folder (default: the built-in sample)
                measure:bool=True, # also measure one real step at the micro-batch and at twice it
               )->pd.DataFrame: # one row per model
-    "Each model's largest batch in `budget`, the accumulation `accum_for` chooses for `bs`, and (if `measure`) a real step's bytes at that micro-batch and at twice it"
+    ("Each model's largest batch in `budget`, the accumulation `accum_for` chooses for `bs`, and (if `measure`) a real "
+     "step's bytes at that micro-batch and at twice it")
     rows = []
     for arch,size in archs.items():
         learn = paddy_learner(paddy_dls(path, size=size, bs=8, aug=True), arch)
@@ -67,7 +75,8 @@ def accum_plan(archs:dict=CPU_ARCHS, # timm name: image height, or (height, widt
 # %% ../nbs/03b_ensemble.ipynb #ece80e77
 def cached_dls(dls:DataLoaders, # from `paddy_dls`
               )->DataLoaders:
-    "`dls` with every photo opened and put through the item transforms once, kept in memory; the batch transforms (augmentation) still run on every batch"
+    ("`dls` with every photo opened and put through the item transforms once, kept in memory; the batch transforms "
+     "(augmentation) still run on every batch")
     parts = [dl.do_batch([dl.do_item(i) for i in range(len(dl.dataset))]) for dl in (dls.train, dls.valid)]
     cols = [torch.cat(o) for o in zip(*parts)]   # the image tensors, then one tensor of targets per head
     n,N = len(dls.train.dataset),len(cols[0])
@@ -80,18 +89,21 @@ def train_member(arch:str, # a timm model name
                  bs:int=64, # the effective batch: images per optimizer step
                  epochs:int=2, # epochs of training
                  lr:float=1e-2, # peak learning rate
-                 seed:int=42, # seed of the initial weights, the shuffle and the augmentation (the split stays the lessons')
+                 # seed of the initial weights, the shuffle and the augmentation (the split stays the lessons')
+                 seed:int=42,
                  path=None, # a Paddy folder (default: the built-in sample)
                  pretrained:bool=False, # `fine_tune` pretrained weights (a download) instead of training from scratch
                  cache:bool=True, # open each photo once and keep it in memory while training
                  quiet:bool=False, # no progress bar and no epoch table
                 )->Learner:
-    "Train one member: `arch` at `size` with fastai's augmentation, in micro-batches of `bs // accum` under `GradientAccumulation(bs)`"
+    ("Train one member: `arch` at `size` with fastai's augmentation, in micro-batches of `bs // accum` under "
+     "`GradientAccumulation(bs)`")
     dls = paddy_dls(path, size=size, bs=check_accum(bs, accum), aug=True)
     set_seed(seed, reproducible=True)
     learn = paddy_learner(dls, arch, pretrained=pretrained)
     if cache: learn.dls = cached_dls(dls)
-    else: dls.train.rng = random.Random(seed)   # the loaders were made before `set_seed`: their shuffle follows `seed` too
+    # the loaders were made before `set_seed`: their shuffle follows `seed` too
+    else: dls.train.rng = random.Random(seed)
     with ExitStack() as st:
         if quiet: st.enter_context(learn.no_bar()); st.enter_context(learn.no_logging())
         (learn.fine_tune if pretrained else learn.fit_one_cycle)(epochs, lr, cbs=[GradientAccumulation(bs)]*(accum > 1))
@@ -104,10 +116,12 @@ def tta_by_hand(learn:Learner, # a trained learner
                 n:int=4, # augmented passes
                 beta:float=0.25, # weight of the plain prediction
                )->Tensor: # probabilities
-    "What `Learner.tta` computes, spelled out: the mean of `n` passes with the training set's transforms, mixed with a plain pass by `torch.lerp(aug, plain, beta)`"
+    ("What `Learner.tta` computes, spelled out: the mean of `n` passes with the training set's transforms, mixed with "
+     "a plain pass by `torch.lerp(aug, plain, beta)`")
     dl = ifnone(dl, learn.dls.valid).new(shuffle=False, drop_last=False)
     with learn.no_bar():
-        with dl.dataset.set_split_idx(0): aug = torch.stack([learn.get_preds(dl=dl)[0] for _ in range(n)])   # as on the training set
+        # as on the training set
+        with dl.dataset.set_split_idx(0): aug = torch.stack([learn.get_preds(dl=dl)[0] for _ in range(n)])
         plain,_ = learn.get_preds(dl=dl)
     return torch.lerp(aug.mean(0), plain, beta)
 
@@ -115,7 +129,8 @@ def tta_by_hand(learn:Learner, # a trained learner
 def member_probs(learn:Learner, # a trained `paddy_learner`
                  dl=None, # the items to predict (default: the validation set)
                 )->tuple: # (plain probabilities, TTA probabilities, disease targets or None)
-    "The disease head's probabilities on `dl`, plain (`get_preds`) and with `tta`, and the disease targets if `dl` has them"
+    ("The disease head's probabilities on `dl`, plain (`get_preds`) and with `tta`, and the disease targets if `dl` "
+     "has them")
     k = learn.loss_func.sizes[0]
     with learn.no_bar(): (plain,y),(tta,_) = learn.get_preds(dl=dl),learn.tta(dl=dl)
     return plain[:, :k], tta[:, :k], (y[0] if isinstance(y, (list, tuple)) else y)
@@ -140,15 +155,18 @@ def ensemble_runs(seeds=range(5), # one training of every member per seed
                   lr:float=1e-2, # peak learning rate
                   path=None, # a Paddy folder (default: the built-in sample)
                  )->pd.DataFrame: # one row per seed and model: error and nll, plain and with TTA
-    "Train every member of `archs` from each of `seeds` and score each, and their ensemble, on the validation set with and without TTA"
+    ("Train every member of `archs` from each of `seeds` and score each, and their ensemble, on the validation set "
+     "with and without TTA")
     accums = {r.arch: r.accum for r in accum_plan(archs, budget, bs, path, measure=False).itertuples()}
     rows = []
     for seed in seeds:
-        ps = {a: member_probs(train_member(a, s, accums[a], bs, epochs, lr, seed, path, quiet=True)) for a,s in archs.items()}
+        ps = {a: member_probs(train_member(a, s, accums[a], bs, epochs, lr, seed, path,
+                                           quiet=True)) for a,s in archs.items()}
         y = next(iter(ps.values()))[2]
         ps['ensemble'] = tuple(ensemble_probs(o[i] for o in ps.values()) for i in (0, 1)) + (y,)
         for m,(pl,tt,_) in ps.items():
-            rows.append(dict(seed=seed, model=m, **{f'{k}_{s}': v for k,p in (('plain', pl), ('tta', tt)) for s,v in scores(p, y).items()}))
+            rows.append(dict(seed=seed, model=m,
+                             **{f'{k}_{s}': v for k,p in (('plain', pl), ('tta', tt)) for s,v in scores(p, y).items()}))
     return pd.DataFrame(rows)
 
 # %% ../nbs/03b_ensemble.ipynb #9576526b
@@ -156,7 +174,8 @@ def ensemble_submission(learns:list, # trained `paddy_learner`s
                         path:Path, # the competition folder, with test_images and sample_submission.csv
                         tta:bool=True, # predict each member with `tta` (else `get_preds`)
                        )->pd.DataFrame:
-    "A Kaggle submission (`image_id,label`) for the test photos of `path` from the mean of the members' disease probabilities"
+    ("A Kaggle submission (`image_id,label`) for the test photos of `path` from the mean of the members' disease "
+     "probabilities")
     sub = read_csv_checked(Path(path)/'sample_submission.csv', ['image_id','label'], dtype=str)
     files = [Path(path)/'test_images'/o for o in sub.image_id]
     dls = [getattr(l, 'photo_dls', l.dls) for l in learns]   # loaders that open photo files
@@ -174,20 +193,27 @@ def train_ensemble(path=None, # a Paddy competition folder (default: the built-i
                    pretrained:bool=False, # fine-tune pretrained weights (a download) instead of training from scratch
                    out:str|Path=None, # a new folder for metrics.json and submission.csv
                   )->dict: # the plan, each member's and the ensemble's validation scores
-    "Train each of `archs` with the accumulation its memory needs in `budget_mb`, score them and their mean with TTA, and write the ensemble's submission into `out`"
+    ("Train each of `archs` with the accumulation its memory needs in `budget_mb`, score them and their mean with TTA, "
+     "and write the ensemble's submission into `out`")
     archs = archs or CPU_ARCHS
     for a in archs: check_arch(a)
     if out is not None: check_new_folder(out, 'an ensemble folder')
     path = get_paddy(path=path) if path else get_paddy()
     plan = accum_plan(archs, budget_mb*2**20, bs, path, measure=False)
-    learns = [train_member(r.arch, r.size, r.accum, bs, epochs, lr, seed, path, pretrained=pretrained, cache=not torch.cuda.is_available())
+    learns = [train_member(r.arch, r.size, r.accum, bs, epochs, lr, seed, path, pretrained=pretrained,
+                           cache=not torch.cuda.is_available())
               for r in plan.itertuples()]
     ps = [member_probs(l) for l in learns]
     y = ps[0][2]
-    res = dict(plan=plan.to_dict('records'), members={a: {f'{k}_{s}': round(v, 5) for k,i in (('plain', 0), ('tta', 1)) for s,v in scores(p[i], y).items()}
+    res = dict(plan=plan.to_dict('records'),
+               members={a: {f'{k}_{s}': round(v, 5) for k,i in (('plain', 0),
+                                                                ('tta', 1)) for s,v in scores(p[i], y).items()}
                                                         for a,p in zip(archs, ps)},
-               ensemble={f'{k}_{s}': round(v, 5) for k,i in (('plain', 0), ('tta', 1)) for s,v in scores(ensemble_probs(p[i] for p in ps), y).items()},
-               settings=dict(path=str(path), budget_mb=budget_mb, bs=bs, epochs=epochs, lr=lr, seed=seed, pretrained=pretrained))
+               ensemble={f'{k}_{s}': round(v, 5) for k,i in (('plain', 0),
+                                                             ('tta',
+                                                              1)) for s,v in scores(ensemble_probs(p[i] for p in ps), y).items()},
+               settings=dict(path=str(path), budget_mb=budget_mb, bs=bs, epochs=epochs, lr=lr, seed=seed,
+                             pretrained=pretrained))
     if out is not None:
         with building(out, 'an ensemble folder') as tmp:
             if (path/'sample_submission.csv').exists() and (path/'test_images').is_dir():

@@ -20,12 +20,16 @@ from fastai.vision.all import *
 def check_accum(bs:int, # the effective batch size: items per optimizer step
                 accum:int, # how many micro-batches make one step
                )->int:     # the micro-batch size, `bs // accum`
-    "The micro-batch size for `accum` micro-batches per step of `bs` items, or a `ValueError` naming the values that would work"
+    ("The micro-batch size for `accum` micro-batches per step of `bs` items, or a `ValueError` naming the values that "
+     "would work")
     if not isinstance(bs, int) or bs < 1: raise BadValue(f"bs={bs} must be a whole number of at least 1.")
     ok = [a for a in range(1, bs+1) if bs % a == 0]
-    if not isinstance(accum, int) or accum < 1: raise BadValue(f"accum must be a whole number of at least 1 (1 means no accumulation), not {accum}.")
-    if accum > bs: raise BadValue(f"accum={accum} is larger than bs={bs}: a micro-batch needs at least one image. Use one of {ok}.")
-    if bs % accum: raise BadValue(f"bs={bs} is not divisible by accum={accum}, so the micro-batches cannot all be the same size. "
+    if not isinstance(accum, int) or accum < 1:
+        raise BadValue(f"accum must be a whole number of at least 1 (1 means no accumulation), not {accum}.")
+    if accum > bs:
+        raise BadValue(f"accum={accum} is larger than bs={bs}: a micro-batch needs at least one image. Use one of {ok}.")
+    if bs % accum:
+        raise BadValue(f"bs={bs} is not divisible by accum={accum}, so the micro-batches cannot all be the same size. "
                                     f"Use one of {ok}.")
     return bs // accum
 
@@ -33,12 +37,18 @@ def accumulate(n_acc:int, # items per optimizer step
                bs:int,    # the `DataLoader`'s batch size (the micro-batch)
               )->GradientAccumulation:
     "fastai's `GradientAccumulation(n_acc)`, with a warning for the settings where it does not do what its name says"
-    if n_acc < bs: warnings.warn(f"n_acc={n_acc} is smaller than the batch size {bs}: nothing is accumulated, yet every loss is multiplied "
-                                 f"by {bs}/{n_acc}: with SGD that is a {bs/n_acc:g}x larger learning rate (Adam all but ignores the scale). "
+    if n_acc < bs:
+        warnings.warn(f"n_acc={n_acc} is smaller than the batch size {bs}: nothing is accumulated, yet every loss is "
+                      "multiplied "
+                                 f"by {bs}/{n_acc}: with SGD that is a {bs/n_acc:g}x larger learning rate (Adam all "
+                                 "but ignores the scale). "
                                  f"Use n_acc={bs} (or a multiple).")
-    elif n_acc % bs: warnings.warn(f"n_acc={n_acc} is not a multiple of the batch size {bs}: each step sums {-(-n_acc//bs)} batches "
-                                   f"({-(-n_acc//bs)*bs} items, not {n_acc}) each scaled by {bs}/{n_acc}, a gradient {(-(-n_acc//bs)*bs)/n_acc:g}x too large "
-                                   f"(with SGD, a learning rate {(-(-n_acc//bs)*bs)/n_acc:g}x too large; Adam all but ignores the scale). "
+    elif n_acc % bs:
+        warnings.warn(f"n_acc={n_acc} is not a multiple of the batch size {bs}: each step sums {-(-n_acc//bs)} batches "
+                                   f"({-(-n_acc//bs)*bs} items, not {n_acc}) each scaled by {bs}/{n_acc}, a gradient "
+                                   f"{(-(-n_acc//bs)*bs)/n_acc:g}x too large "
+                                   f"(with SGD, a learning rate {(-(-n_acc//bs)*bs)/n_acc:g}x too large; Adam all but "
+                                   "ignores the scale). "
                                    f"Use a multiple of {bs}.")
     return GradientAccumulation(n_acc)
 
@@ -53,7 +63,8 @@ def saved_bytes(model:nn.Module, # a model in training mode
                 loss_func=None, # when given, the backward pass includes the loss
                 *yb, # the targets the loss needs
                )->int: # bytes autograd keeps for the backward pass
-    "Bytes of the tensors autograd saves for backward during one forward pass (and the loss on targets `yb`, given `loss_func`), each storage once, parameters left out"
+    ("Bytes of the tensors autograd saves for backward during one forward pass (and the loss on targets `yb`, given "
+     "`loss_func`), each storage once, parameters left out")
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     seen = {}
     def pack(t):
@@ -68,14 +79,17 @@ def saved_bytes(model:nn.Module, # a model in training mode
 # %% ../nbs/03_grad_accum.ipynb #9506dc8b
 def memory_report(learn:Learner, # a learner, possibly with `GradientAccumulation`
                  )->dict:
-    "Saved-activation bytes for one micro-batch of `learn`'s training data, parameter bytes, and the CUDA peak when on a GPU; the model is left as it was"
-    b = to_device(learn.dls.train.one_batch(), next(learn.model.parameters()).device)   # beside the model: a new learner's is on the CPU
+    ("Saved-activation bytes for one micro-batch of `learn`'s training data, parameter bytes, and the CUDA peak when "
+     "on a GPU; the model is left as it was")
+    # beside the model: a new learner's is on the CPU
+    b = to_device(learn.dls.train.one_batch(), next(learn.model.parameters()).device)
     b = [o.as_subclass(Tensor) for o in b]  # plain tensors: only their sizes matter here
     xb,yb = b[:learn.dls.n_inp],b[learn.dls.n_inp:]
     state,mode = {k:v.clone() for k,v in learn.model.state_dict().items()},learn.model.training
     try:   # a forward pass in training mode moves BatchNorm's running statistics: put them back after
         learn.model.train()
-        res = dict(saved_activation_bytes_per_micro_batch=saved_bytes(learn.model, *xb, learn.loss_func, *yb), param_bytes=param_bytes(learn.model))
+        res = dict(saved_activation_bytes_per_micro_batch=saved_bytes(learn.model, *xb, learn.loss_func, *yb),
+                   param_bytes=param_bytes(learn.model))
     finally: learn.model.load_state_dict(state); learn.model.train(mode)
     if torch.cuda.is_available(): res['cuda_peak_bytes'] = torch.cuda.max_memory_allocated()
     return res
@@ -83,15 +97,18 @@ def memory_report(learn:Learner, # a learner, possibly with `GradientAccumulatio
 def report_gpu()->str:
     "Free what can be freed and say how much GPU memory is in use: or that there is no GPU"
     gc.collect()
-    if not torch.cuda.is_available(): return "No GPU: CUDA is not available, so there is no GPU memory to report or free."
+    if not torch.cuda.is_available():
+        return "No GPU: CUDA is not available, so there is no GPU memory to report or free."
     torch.cuda.empty_cache()
-    return f"GPU memory: {torch.cuda.memory_allocated()/2**20:.0f} MB allocated, peak {torch.cuda.max_memory_allocated()/2**20:.0f} MB"
+    return (f"GPU memory: {torch.cuda.memory_allocated()/2**20:.0f} MB allocated, peak "
+            f"{torch.cuda.max_memory_allocated()/2**20:.0f} MB")
 
 # %% ../nbs/03_grad_accum.ipynb #ea398e65
 COURSE_GPU_MB = {1: 5173, 2: 4069, 4: 3513}  # Road to the Top part 3: convnext_small, 128px, fp16
 
 class SavedTracker:
-    "Within `with`: the most bytes autograd held for backward at any one moment, each storage once, `model`'s parameters left out"
+    ("Within `with`: the most bytes autograd held for backward at any one moment, each storage once, `model`'s "
+     "parameters left out")
     def __init__(self, model:nn.Module): # the model whose parameters autograd also saves, not counted as activations
         self.params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     def __enter__(self):
@@ -133,10 +150,12 @@ def bench_accum(arch:str='resnet18', # a timm model name
                 path=None, # a Paddy folder (default: the built-in sample)
                 steps:int=1, # optimizer steps to train and measure
                )->pd.DataFrame:
-    "The most activation bytes autograd held while training `steps` steps of effective batch `bs` in each of `accums` micro-batches, and the parameter bytes; in fp32, on a GPU too"
+    ("The most activation bytes autograd held while training `steps` steps of effective batch `bs` in each of `accums` "
+     "micro-batches, and the parameter bytes; in fp32, on a GPU too")
     rows = []
     for a in accums:
-        learn = paddy_learner(paddy_dls(path, size=size, bs=check_accum(bs, a)), arch).to_fp32()   # fp16's weight copies would count as activations
+        # fp16's weight copies would count as activations
+        learn = paddy_learner(paddy_dls(path, size=size, bs=check_accum(bs, a)), arch).to_fp32()
         if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
         peak = SavedPeak(steps)
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=[peak] + [GradientAccumulation(bs)]*(a > 1))
@@ -154,14 +173,20 @@ def largest_bs(learn:Learner, # a learner: its model, and the shape of its train
                multiple:int=8, # the batch is rounded down to a multiple of this
                opt_states:int=2, # tensors the optimizer keeps per weight (Adam 2, SGD with momentum 1)
               )->int:
-    "The largest batch, a multiple of `multiple`, whose weights, gradients, optimizer state and saved activations fit in `budget` bytes"
+    ("The largest batch, a multiple of `multiple`, whose weights, gradients, optimizer state and saved activations fit "
+     "in `budget` bytes")
     xb = learn.dls.train.one_batch()[0]
-    model = deepcopy(learn.model).to(xb.device).train()   # a copy, beside the batch (a new learner's model is on the CPU until it fits): the forward passes below would move its BatchNorm statistics
+    # a copy, beside the batch (a new learner's model is on the CPU until it fits): the forward passes below would move
+    # its BatchNorm statistics
+    model = deepcopy(learn.model).to(xb.device).train()
     a,b = (saved_bytes(model, torch.randn(n, *xb.shape[1:], device=xb.device)) for n in (multiple, 2*multiple))
     per = (b-a)/multiple                                           # activation bytes per image
-    fixed = (2+opt_states)*param_bytes(model) + a - per*multiple   # weights, gradients, optimizer state, and what does not grow
+    # weights, gradients, optimizer state, and what does not grow
+    fixed = (2+opt_states)*param_bytes(model) + a - per*multiple
     bs = int((budget-fixed)//per)//multiple*multiple
-    if bs < multiple: raise BadValue(f"A batch of {multiple} needs about {(fixed+per*multiple)/2**20:.0f} MB, more than the budget of {budget/2**20:.0f} MB.")
+    if bs < multiple:
+        raise BadValue(f"A batch of {multiple} needs about {(fixed+per*multiple)/2**20:.0f} MB, more than the budget "
+                       f"of {budget/2**20:.0f} MB.")
     return bs
 
 # %% ../nbs/03_grad_accum.ipynb #8082640c
@@ -172,9 +197,11 @@ def train(path:str|Path=None, # a Paddy folder (default: the built-in sample)
           finetune:bool=False, # `fine_tune` a pretrained model (the course's setting) rather than train from scratch
           out:str|Path=None, # folder for metrics.json and the other outputs of `write_run`
           cbs:list=None, # extra callbacks for training
-          **kwargs, # the rest of `train_paddy`'s settings, by name: `arch`, `size`, `epochs`, `lr`, `single`, `seed`, `aug`
+          # the rest of `train_paddy`'s settings, by name: `arch`, `size`, `epochs`, `lr`, `single`, `seed`, `aug`
+          **kwargs,
          )->tuple:
-    "The course's `train`: micro-batches of `bs // accum` under `GradientAccumulation(bs)`, fp16 only on CUDA; reports memory too"
+    ("The course's `train`: micro-batches of `bs // accum` under `GradientAccumulation(bs)`, fp16 only on CUDA; "
+     "reports memory too")
     micro = check_accum(bs, accum)
     if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
     learn,res = train_paddy(path, bs=micro, pretrained=finetune, finetune=finetune,
@@ -189,7 +216,8 @@ class _Items(list):
     "Decoded (image, disease, variety) tuples, kept in memory; the image is the model's one input"
     n_inp = 1
 
-def accum_runs(seeds=range(6), # one run per seed and setting: the split, the initial weights and the shuffle follow the seed
+def accum_runs(
+    seeds=range(6), # one run per seed and setting: the split, the initial weights and the shuffle follow the seed
                accums:tuple=(1,2,4), # micro-batches per step of `bs`
                epochs:int=4, # epochs of `fit_one_cycle`
                size:int=32, # image height (width is 3/4 of it)
@@ -197,7 +225,8 @@ def accum_runs(seeds=range(6), # one run per seed and setting: the split, the in
                lr:float=1e-2, # peak learning rate
                path=None, # a Paddy folder (default: the built-in sample)
               )->pd.DataFrame: # one row per run: seed, micro-batch size, and the last epoch's losses and errors
-    "The lesson's model trained at effective batch `bs` in each of `accums` micro-batches per step, for each of `seeds`; each seed's photos decoded once"
+    ("The lesson's model trained at effective batch `bs` in each of `accums` micro-batches per step, for each of "
+     "`seeds`; each seed's photos decoded once")
     rows = []
     for seed in seeds:
         dls = paddy_dls(path, size=size, bs=bs, seed=seed)
@@ -206,9 +235,12 @@ def accum_runs(seeds=range(6), # one run per seed and setting: the split, the in
             set_seed(seed, reproducible=True)   # the same weights and the same shuffle for every setting of this seed
             learn = paddy_learner(dls)
             learn.dls = DataLoaders(TfmdDL(sets[0], bs=check_accum(bs, a), shuffle=True, drop_last=True, num_workers=0),
-                                    TfmdDL(sets[1], bs=bs, num_workers=0), device=dls.device)   # items in memory: no workers; batches to dls's device (the GPU if any)
-            with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, cbs=[GradientAccumulation(bs)]*(a > 1))
-            rows.append(dict(seed=seed, micro_bs=bs//a, **dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1]))))
+                                    # items in memory: no workers; batches to dls's device (the GPU if any)
+                                    TfmdDL(sets[1], bs=bs, num_workers=0), device=dls.device)
+            with learn.no_bar(), learn.no_logging():
+                learn.fit_one_cycle(epochs, lr, cbs=[GradientAccumulation(bs)]*(a > 1))
+            rows.append(dict(seed=seed, micro_bs=bs//a,
+                             **dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1]))))
     return pd.DataFrame(rows)
 
 def paired_interval(a, # one measurement per seed

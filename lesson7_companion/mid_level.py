@@ -18,7 +18,8 @@ from fastai.vision.all import *
 
 # %% ../nbs/04_mid_level.ipynb #28249715
 class ReadVariety(Transform):
-    "Look up the variety of an image path in the competition's `train.csv`; anything that is not a `Path` passes through"
+    ("Look up the variety of an image path in the competition's `train.csv`; anything that is not a `Path` passes "
+     "through")
     def __init__(self, path:Path, # a Paddy folder with train.csv
                 ): self.lookup = VarietyOf(path)
     def encodes(self, f:Path): return self.lookup(f)
@@ -34,7 +35,8 @@ def check_splits(splits:list, # lists of indices: training, validation, ...
     for i in range(len(splits)):
         for j in range(i+1, len(splits)):
             if both := set(map(int, splits[i])) & set(map(int, splits[j])):
-                raise BadValue(f"splits {i} and {j} share {len(both)} item(s), e.g. index {min(both)}: an item must be in one split only, "
+                raise BadValue(f"splits {i} and {j} share {len(both)} item(s), e.g. index {min(both)}: an item must be "
+                               "in one split only, "
                                  "or the validation set leaks into training.")
     return splits
 
@@ -44,7 +46,8 @@ def paddy_datasets(path:str|Path=None, # a Paddy folder (default: the built-in s
                    splits:list=None, # your own (train, valid) indices instead of a random split
                   )->Datasets:
     "`(image, disease, variety)` `Datasets` built by hand: one pipeline for the image and one per label"
-    path = get_paddy(path=path) if path else get_paddy()   # your images are opened and checked first; the built-in sample's are not
+    # your images are opened and checked first; the built-in sample's are not
+    path = get_paddy(path=path) if path else get_paddy()
     items = get_image_files(path/'train_images')
     splits = check_splits(splits, len(items)) if splits is not None else RandomSplitter(valid_pct, seed=seed)(items)
     tfms = [[PILImage.create], [parent_label, Categorize()], [ReadVariety(path), Categorize()]]
@@ -57,10 +60,14 @@ def mid_level_dls(dsets:Datasets, # from `paddy_datasets`
                   bs:int=32, # images per batch
                   aug:bool=False, # fastai's standard augmentation on the batch
                  )->DataLoaders:
-    "The same `DataLoaders` as `paddy_dls`, from `Datasets`: resizing and `ToTensor` per item, then float conversion and augmentation per batch"
+    ("The same `DataLoaders` as `paddy_dls`, from `Datasets`: resizing and `ToTensor` per item, then float conversion "
+     "and augmentation per batch")
     h,w = portrait_size(size)
-    dls = dsets.dataloaders(bs=bs, num_workers=0, after_item=[Resize((2*h, 2*w) if aug else (h,w), method='squish', pad_mode='zeros'), ToTensor],
-                            after_batch=[IntToFloatTensor, *(aug_transforms(size=(h,w), min_scale=0.75) if aug else [])])
+    dls = dsets.dataloaders(bs=bs, num_workers=0,
+                            after_item=[Resize((2*h, 2*w) if aug else (h,w), method='squish', pad_mode='zeros'),
+                                        ToTensor],
+                            after_batch=[IntToFloatTensor,
+                                         *(aug_transforms(size=(h,w), min_scale=0.75) if aug else [])])
     dls.heads,dls.path = ['disease','variety'],dsets.path
     return dls
 
@@ -88,12 +95,15 @@ def bench_build(path:str|Path=None, # a Paddy folder (default: the built-in samp
                 bs:int=64, # images per batch
                 repeats:int=5, # timings per way, taken in turns; the best is kept
                )->pd.DataFrame:
-    "Seconds to build the two-label Paddy `DataLoaders` three ways (`Datasets` by hand, a `DataBlock`, `paddy_dls`), and to read one epoch of each"
-    path = get_paddy(path=path) if path else get_paddy()   # your images are opened and checked first; the built-in sample's are not
+    ("Seconds to build the two-label Paddy `DataLoaders` three ways (`Datasets` by hand, a `DataBlock`, `paddy_dls`), "
+     "and to read one epoch of each")
+    # your images are opened and checked first; the built-in sample's are not
+    path = get_paddy(path=path) if path else get_paddy()
     h,w = portrait_size(size)
     block = lambda: DataBlock(blocks=(ImageBlock, CategoryBlock, CategoryBlock), n_inp=1, get_items=get_image_files,
                               get_y=[parent_label, VarietyOf(path)], splitter=RandomSplitter(0.2, seed=42),
-                              item_tfms=Resize((h,w), method='squish', pad_mode='zeros')   # as the other two: no augmentation
+                              # as the other two: no augmentation
+                              item_tfms=Resize((h,w), method='squish', pad_mode='zeros')
                              ).dataloaders(path/'train_images', bs=bs, num_workers=0)
     ways = {'Datasets by hand': lambda: mid_level_dls(paddy_datasets(path), size, bs), 'DataBlock': block,
             'paddy_dls': lambda: paddy_dls(path, size=size, bs=bs)}
@@ -114,7 +124,8 @@ class LeafPair(fastuple):
         a,b,same = self
         if not isinstance(a, Tensor): a,b = ToTensor()(a),ToTensor()(b)
         gap = a.new_zeros(a.shape[0], a.shape[1], max(2, a.shape[2]//16))
-        return show_image(torch.cat([a, gap, b], dim=2), title='same disease' if same else 'different diseases', ctx=ctx, **kwargs)
+        return show_image(torch.cat([a, gap, b], dim=2), title='same disease' if same else 'different diseases',
+                          ctx=ctx, **kwargs)
 
 class PairLeaves(Transform):
     "Pair each image with another of the same disease (half the time) or of a different one; validation pairs are fixed"
@@ -123,7 +134,8 @@ class PairLeaves(Transform):
                  seed:int=0, # seed for drawing the partners of validation items
                 ):
         self.labels = [parent_label(f) for f in files]
-        self.by_label = {l:[f for f,m in zip(files, self.labels) if m == l] for l in sorted(set(self.labels))}   # sorted: a set's order changes with each process's string hashing, and with it every draw
+        # sorted: a set's order changes with each process's string hashing, and with it every draw
+        self.by_label = {l:[f for f,m in zip(files, self.labels) if m == l] for l in sorted(set(self.labels))}
         self.rng = random.Random(seed)
         self.valid = {files[i]:self._draw(files[i]) for i in splits[1]}   # drawn once, so validation never changes
     def _draw(self, f):

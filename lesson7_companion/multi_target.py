@@ -39,7 +39,8 @@ HEAD_GETTERS = dict(disease=lambda path: parent_label, variety=lambda path: Vari
 HEAD_COLS = dict(disease='label', variety='variety')  # the column of train.csv that lists each head's classes
 
 def _check_heads(heads):
-    if unknown := [h for h in heads if h not in HEAD_GETTERS]: raise BadValue(f"Unknown head(s) {unknown}; choose from {list(HEAD_GETTERS)}.")
+    if unknown := [h for h in heads if h not in HEAD_GETTERS]:
+        raise BadValue(f"Unknown head(s) {unknown}; choose from {list(HEAD_GETTERS)}.")
 
 def portrait_size(size:int|tuple, # the height, or (height, width)
                  )->tuple:
@@ -51,16 +52,19 @@ def paddy_block(path:Path, # a checked Paddy competition folder
                 size:int|tuple=64, # image height (width is 3/4 of it: the photos are portrait), or (height, width)
                 valid_pct:float=0.2, # share of images held out for validation
                 seed:int=42, # seed of the random validation split
-                aug:bool=False,  # fastai's standard augmentation on the batch (a new variant of every photo each epoch; about a third slower on a CPU)
+                # fastai's standard augmentation on the batch (a new variant of every photo each epoch; about a third slower on a CPU)
+                aug:bool=False,
                )->DataBlock:
     "A `DataBlock` of Paddy images with one `CategoryBlock` per head in `heads`"
     _check_heads(heads)
     h,w = portrait_size(size)
     df = pd.read_csv(Path(path)/'train.csv', dtype=str)   # every class, even one too rare to fall in the training split
-    return DataBlock(blocks=(ImageBlock, *[CategoryBlock(vocab=sorted(df[HEAD_COLS[o]].unique())) for o in heads]), n_inp=1,
+    return DataBlock(blocks=(ImageBlock, *[CategoryBlock(vocab=sorted(df[HEAD_COLS[o]].unique())) for o in heads]),
+                     n_inp=1,
                      get_items=get_image_files, get_y=[HEAD_GETTERS[o](path) for o in heads],
                      splitter=RandomSplitter(valid_pct, seed=seed),
-                     item_tfms=Resize((2*h, 2*w) if aug else (h,w), method='squish', pad_mode='zeros'),  # one size for all, landscape photos too (a squish pads by 0 pixels, and a 'zeros' pad skips reflection's copy)
+                     # one size for all, landscape photos too (a squish pads by 0 pixels, and a 'zeros' pad skips reflection's copy)
+                     item_tfms=Resize((2*h, 2*w) if aug else (h,w), method='squish', pad_mode='zeros'),
                      batch_tfms=aug_transforms(size=(h,w), min_scale=0.75) if aug else None)
 
 # %% ../nbs/02_multi_target.ipynb #c3a70dc6
@@ -70,21 +74,27 @@ def paddy_dls(path:str|Path=None, # a Paddy folder (default: the built-in sample
               bs:int=32, # images per batch
               valid_pct:float=0.2, # share of images held out for validation
               seed:int=42, # seed of the random validation split
-              aug:bool=False, # fastai's standard augmentation on the batch (a new variant of every photo each epoch; about a third slower on a CPU)
+              # fastai's standard augmentation on the batch (a new variant of every photo each epoch; about a third slower on a CPU)
+              aug:bool=False,
               num_workers:int=None, # loader processes (default: none on CPU, fastai's default on a GPU)
              )->DataLoaders:
     "`DataLoaders` for the Paddy images with one label per head, checking the folder and the settings first"
     _check_heads(heads)
-    if not 0 < valid_pct < 1: raise BadValue(f"valid_pct={valid_pct} leaves the validation set empty; use a value between 0 and 1.")
-    if bs < 1: raise BadValue(f"bs={bs} must be between 1 and the number of training images.")   # the settings first, before any image is opened
-    path = get_paddy(path=path) if path else get_paddy()   # your images are opened and checked first; the built-in sample's are not
+    if not 0 < valid_pct < 1:
+        raise BadValue(f"valid_pct={valid_pct} leaves the validation set empty; use a value between 0 and 1.")
+    # the settings first, before any image is opened
+    if bs < 1: raise BadValue(f"bs={bs} must be between 1 and the number of training images.")
+    # your images are opened and checked first; the built-in sample's are not
+    path = get_paddy(path=path) if path else get_paddy()
     n = len(pd.read_csv(path/'train.csv'))
     if int(n*valid_pct) < 1:
-        raise BadValue(f"valid_pct={valid_pct} leaves the validation set of {n} images empty; use a value between {1/n:.3g} and 1.")
+        raise BadValue(f"valid_pct={valid_pct} leaves the validation set of {n} images empty; use a value between "
+                       f"{1/n:.3g} and 1.")
     n_train = n - int(n*valid_pct)
     if bs > n_train: raise BadValue(f"bs={bs} must be between 1 and the {n_train} training images.")
     if num_workers is None: num_workers = defaults.cpus if torch.cuda.is_available() else 0
-    dls = paddy_block(path, heads=heads, size=size, valid_pct=valid_pct, seed=seed, aug=aug).dataloaders(path/'train_images', bs=bs, num_workers=num_workers)
+    dls = paddy_block(path, heads=heads, size=size, valid_pct=valid_pct, seed=seed,
+                      aug=aug).dataloaders(path/'train_images', bs=bs, num_workers=num_workers)
     dls.heads,dls.path = list(heads),path
     return dls
 
@@ -99,19 +109,25 @@ class MultiHeadLoss:
     def __init__(self, sizes:list, # classes per head, in the order of the targets
                  names:list=None, # a name per head, for the metrics
                 ):
-        try: self.sizes = [operator.index(s) for s in sizes]   # ints, numpy ints or a tensor's integer elements (`dls.c` is a list)
+        # ints, numpy ints or a tensor's integer elements (`dls.c` is a list)
+        try: self.sizes = [operator.index(s) for s in sizes]
         except TypeError: self.sizes = None
-        if not self.sizes or min(self.sizes) < 1: raise BadValue(f"Head sizes {list(sizes)} must be whole numbers of at least 1: the classes of each head.")
+        if not self.sizes or min(self.sizes) < 1:
+            raise BadValue(f"Head sizes {list(sizes)} must be whole numbers of at least 1: the classes of each head.")
         self.names = list(names or [f'head{i}' for i in range(len(self.sizes))])
-        if len(self.names) != len(self.sizes): raise BadValue(f"{len(self.sizes)} heads of sizes {self.sizes} but {len(self.names)} names {self.names}: give one name per head.")
+        if len(self.names) != len(self.sizes):
+            raise BadValue(f"{len(self.sizes)} heads of sizes {self.sizes} but {len(self.names)} names {self.names}: "
+                           "give one name per head.")
     def split(self, acts):
         "The activations of each head"
         if acts.shape[-1] != sum(self.sizes):
-            raise BadValue(f"The model makes {acts.shape[-1]} activations but the heads {self.names} need {'+'.join(map(str,self.sizes))}"
+            raise BadValue(f"The model makes {acts.shape[-1]} activations but the heads {self.names} need "
+                           f"{'+'.join(map(str,self.sizes))}"
                              f"={sum(self.sizes)}: create it with n_out={sum(self.sizes)}.")
         return acts.split(self.sizes, dim=-1)
     def __call__(self, acts, *targs):
-        if len(targs) != len(self.sizes): raise BadValue(f"Got {len(targs)} targets for {len(self.sizes)} heads {self.names}.")
+        if len(targs) != len(self.sizes):
+            raise BadValue(f"Got {len(targs)} targets for {len(self.sizes)} heads {self.names}.")
         return sum(F.cross_entropy(a, t) for a,t in zip(self.split(acts), targs))
     def activation(self, acts): return torch.cat([F.softmax(a.float(), dim=-1) for a in self.split(acts)], dim=-1)
     def decodes(self, acts): return tuple(a.argmax(dim=-1) for a in self.split(acts))
@@ -141,7 +157,8 @@ def multi_head(dls:DataLoaders, # from `paddy_dls`
 def resnet10t_quarter(pretrained:bool=False, # there are no pretrained weights for it
                       **kwargs, # passed to timm's `resnet10t`
                      )->nn.Module:
-    "timm's `resnet10t` at a quarter of its width (16 to 128 channels), `kwargs` passed on to it: the lessons' model, small enough for a CPU"
+    ("timm's `resnet10t` at a quarter of its width (16 to 128 channels), `kwargs` passed on to it: the lessons' model, "
+     "small enough for a CPU")
     if pretrained: raise BadValue("resnet10t_quarter has no pretrained weights: train it with pretrained=False, "
                                     "or choose a timm model that has them (such as resnet18 or convnext_small).")
     return timm.create_model('resnet10t', channels=(16,32,64,128), stem_width=16, **kwargs)
@@ -160,17 +177,23 @@ def paddy_learner(dls:DataLoaders, # from `paddy_dls`
                   heads:list=None, # names of the heads (default: the `heads` `dls` was built with)
                   **kwargs, # passed to `vision_learner`
                  )->Learner:
-    "A `vision_learner` (`kwargs` go to it) with one output block per head, the summed cross-entropy loss and per-head metrics; channels-last, and fp16 on CUDA only"
+    ("A `vision_learner` (`kwargs` go to it) with one output block per head, the summed cross-entropy loss and "
+     "per-head metrics; channels-last, and fp16 on CUDA only")
     loss,metrics = multi_head(dls, heads or getattr(dls, 'heads', None))
-    learn = vision_learner(dls, check_arch(arch), n_out=sum(loss.sizes), loss_func=loss, metrics=metrics, pretrained=pretrained, **kwargs)
-    return learn.to_channelslast(use_amp=torch.cuda.is_available())   # fastai's ChannelsLast, plus MixedPrecision (fp16) on CUDA
+    learn = vision_learner(dls, check_arch(arch), n_out=sum(loss.sizes), loss_func=loss, metrics=metrics,
+                           pretrained=pretrained, **kwargs)
+    # fastai's ChannelsLast, plus MixedPrecision (fp16) on CUDA
+    return learn.to_channelslast(use_amp=torch.cuda.is_available())
 
 # %% ../nbs/02_multi_target.ipynb #87e18fd9
 def lesion_focus(learn:Learner, # a trained `paddy_learner` on the built-in sample
-                 layer:nn.Module=None, # the layer whose features are weighed (default: the body's second stage, 1/8 of the input's size)
+                 # the layer whose features are weighed (default: the body's second stage, 1/8 of the input's size)
+                 layer:nn.Module=None,
                  n:int=None, # at most this many validation photos (default: all that have lesions)
-                )->pd.DataFrame: # one row per photo: label, share of the map inside the lesions, share of the photo they cover
-    "Grad-CAM of the disease head on the validation photos with lesions, against the lesion masks the sample was built with"
+                # one row per photo: label, share of the map inside the lesions, share of the photo they cover
+                )->pd.DataFrame:
+    ("Grad-CAM of the disease head on the validation photos with lesions, against the lesion masks the sample was "
+     "built with")
     path,k = learn.dls.path,learn.loss_func.sizes[0]
     files = [f for f in learn.dls.valid_ds.items if f.parent.name != 'normal'][:n]
     layer = ifnone(layer, learn.model[0].model.layer2)
@@ -184,7 +207,8 @@ def lesion_focus(learn:Learner, # a trained `paddy_learner` on the built-in samp
         for c in F.interpolate(cam, size=(h,w), mode='bilinear')[:,0].cpu():
             f = next(it)
             m = torch.tensor(np.asarray(Image.fromarray(lesion_mask(path, f).astype(np.uint8)*255).resize((w,h), Image.BILINEAR)) > 127).float()
-            rows.append(dict(image=f.name, label=f.parent.name, inside=float((c*m).sum()/c.sum().clamp_min(1e-8)), area=float(m.mean()), cam=c))
+            rows.append(dict(image=f.name, label=f.parent.name, inside=float((c*m).sum()/c.sum().clamp_min(1e-8)),
+                             area=float(m.mean()), cam=c))
     return pd.DataFrame(rows)
 
 # %% ../nbs/02_multi_target.ipynb #8b9e2ad3
@@ -232,10 +256,12 @@ def train_paddy(path:str|Path=None, # a Paddy folder (default: the built-in samp
                 out:str|Path=None, # folder for metrics.json, loss.png, submission.csv and model.pkl
                 cbs:list=None,     # extra callbacks for training
                 finetune:bool=False, # `fine_tune` (for pretrained weights) instead of `fit_one_cycle`
-                aug:bool=False, # fastai's standard augmentation (a new variant of every photo each epoch; about a third slower on a CPU)
+                # fastai's standard augmentation (a new variant of every photo each epoch; about a third slower on a CPU)
+                aug:bool=False,
                )->tuple:           # (learner, metrics dict)
     "Train the disease (+ variety) model with `fit_one_cycle`, report its numbers, and write them into `out`"
-    if not isinstance(epochs, int) or epochs < 1: raise BadValue(f"epochs={epochs}: train for a whole number of epochs, at least 1.")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise BadValue(f"epochs={epochs}: train for a whole number of epochs, at least 1.")
     set_seed(seed, reproducible=True)
     heads = ('disease',) if single else ('disease','variety')
     dls = paddy_dls(path, heads=heads, size=size, bs=bs, seed=seed, aug=aug)
@@ -245,8 +271,10 @@ def train_paddy(path:str|Path=None, # a Paddy folder (default: the built-in samp
     else: learn.fit_one_cycle(epochs, lr, cbs=cbs)
     secs = time.time()-t
     hist = _history(learn)
-    res = dict(settings=dict(path=str(dls.path), arch=arch, size=list(portrait_size(size)), epochs=epochs, bs=bs, lr=lr, single=single, seed=seed, aug=aug,
-                             pretrained=pretrained, finetune=finetune, device=str(dls.device), fp16=torch.cuda.is_available()),
+    res = dict(settings=dict(path=str(dls.path), arch=arch, size=list(portrait_size(size)), epochs=epochs, bs=bs, lr=lr,
+                             single=single, seed=seed, aug=aug,
+                             pretrained=pretrained, finetune=finetune, device=str(dls.device),
+                             fp16=torch.cuda.is_available()),
                history=hist, valid_loss=hist[-1]['valid_loss'], **{f'{h}_err':hist[-1][f'{h}_err'] for h in heads},
                seconds=round(secs, 2), images_per_sec=round(len(dls.train_ds)*epochs/secs, 1))
     if out is not None: write_run(learn, res, out)
@@ -256,7 +284,8 @@ def write_run(learn:Learner, # the trained learner
               res:dict, # the run's results, written as metrics.json
               out:str|Path, # the folder to write to
              ):
-    "Write `res` as metrics.json, the loss curve, the submission (if there are test images) and the exported learner into `out`"
+    ("Write `res` as metrics.json, the loss curve, the submission (if there are test images) and the exported learner "
+     "into `out`")
     path = learn.dls.path
     with building(out, 'a run folder') as tmp:   # written aside, then renamed: `out` is complete or absent
         learn.recorder.plot_loss(); plt.title(f"{res['settings']['arch']}, {' + '.join(learn.loss_func.names)}")
@@ -270,13 +299,15 @@ def write_run(learn:Learner, # the trained learner
 def bench_paddy(runs:list=None, # settings for `train_paddy`, one dict per row
                 **kwargs, # settings shared by every row
                )->pd.DataFrame: # one row per run
-    "Train each of `runs` (with the settings in `kwargs` shared by all) and tabulate seconds, images per second and the error of each head"
+    ("Train each of `runs` (with the settings in `kwargs` shared by all) and tabulate seconds, images per second and "
+     "the error of each head")
     runs = runs or [dict(arch='resnet10t_quarter'), dict(arch='resnet10t_quarter', single=True)]
     rows = []
     for r in runs:
         _,res = train_paddy(**{**kwargs, **r})
         st = res['settings']
-        rows.append(dict(model='disease only' if st['single'] else 'disease + variety', seed=st['seed'], arch=st['arch'], size='x'.join(map(str, st['size'])),
+        rows.append(dict(model='disease only' if st['single'] else 'disease + variety', seed=st['seed'],
+                         arch=st['arch'], size='x'.join(map(str, st['size'])),
                          bs=st['bs'], epochs=st['epochs'], seconds=res['seconds'], images_per_sec=res['images_per_sec'],
                          disease_err=res['disease_err'], variety_err=res.get('variety_err', float('nan'))))
     return pd.DataFrame(rows)
@@ -295,16 +326,21 @@ def _targets(ds, n):
     "The first `n` targets of every item of `ds` as tensors; no photo is opened"
     return [torch.stack([tl[i] for i in range(len(ds))]) for tl in ds.tls[ds.n_inp:ds.n_inp+n]]
 
-def compare_heads(seeds:list=range(8), # one pair of trainings per seed (the split, the batches' order and the initial weights)
+def compare_heads(
+    seeds:list=range(8), # one pair of trainings per seed (the split, the batches' order and the initial weights)
                   size:int|tuple=40, # image height (width is 3/4 of it), or (height, width)
                   epochs:int=6, # epochs of `fit_one_cycle`
                   lr:float=1e-2, # peak learning rate
                   bs:int=32, # images per batch
                   path:str|Path=None, # a Paddy folder (default: the built-in sample)
-                  train_pct:float=1., # share of the training photos kept, the same ones for both models of a seed (the validation photos all stay)
+                  # share of the training photos kept, the same ones for both models of a seed (the validation photos all stay)
+                  train_pct:float=1.,
                  )->pd.DataFrame: # disease error per seed (rows) and model (columns)
-    "Disease error of the two-head and the disease-only `paddy_learner` from each of `seeds`, the photos decoded once and kept in memory"
-    if not 0 < train_pct <= 1: raise BadValue(f"train_pct={train_pct} is the share of the training photos kept: use a value above 0 and at most 1.")
+    ("Disease error of the two-head and the disease-only `paddy_learner` from each of `seeds`, the photos decoded once "
+     "and kept in memory")
+    if not 0 < train_pct <= 1:
+        raise BadValue(f"train_pct={train_pct} is the share of the training photos kept: use a value above 0 and at "
+                       "most 1.")
     photos,rows = {},[]
     for seed in seeds:
         for heads in (('disease','variety'), ('disease',)):
@@ -314,13 +350,17 @@ def compare_heads(seeds:list=range(8), # one pair of trainings per seed (the spl
                 photos = dict(zip(files, torch.cat([xb.as_subclass(Tensor) for xb, in dls.test_dl(files, bs=64)])))
             mem = []
             for ds,train in ((dls.train_ds,True), (dls.valid_ds,False)):
-                i = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:round(len(ds)*train_pct)].sort().values if train else slice(None)
-                mem.append(DataLoader(list(zip(torch.stack([photos[f] for f in ds.items])[i], *[t[i] for t in _targets(ds, len(heads))])),
+                i = torch.randperm(len(ds),
+                                   generator=torch.Generator().manual_seed(seed))[:round(len(ds)*train_pct)].sort().values if train else slice(None)
+                mem.append(DataLoader(list(zip(torch.stack([photos[f] for f in ds.items])[i],
+                                               *[t[i] for t in _targets(ds, len(heads))])),
                                       bs=bs, shuffle=train, drop_last=train))
             set_seed(seed, reproducible=True)
             learn = paddy_learner(dls)
             learn.dls = DataLoaders(*mem, device=dls.device)
             learn.dls.n_inp = 1
             with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
-            rows.append(dict(seed=seed, model='disease only' if len(heads) == 1 else 'disease + variety', disease_err=float(learn.recorder.values[-1][2])))
-    return pd.DataFrame(rows).pivot(index='seed', columns='model', values='disease_err')[['disease + variety', 'disease only']]
+            rows.append(dict(seed=seed, model='disease only' if len(heads) == 1 else 'disease + variety',
+                             disease_err=float(learn.recorder.values[-1][2])))
+    return pd.DataFrame(rows).pivot(index='seed', columns='model',
+                                    values='disease_err')[['disease + variety', 'disease only']]

@@ -28,7 +28,8 @@ def read_csv_checked(fn:Path, # csv file to read
                      cols:list, # columns it must have
                      **kwargs, # passed to `pd.read_csv`
                     )->pd.DataFrame:
-    "Read `fn` with pandas (`kwargs` go to `pd.read_csv`), or raise one readable error naming the file and what is wrong with it"
+    ("Read `fn` with pandas (`kwargs` go to `pd.read_csv`), or raise one readable error naming the file and what is "
+     "wrong with it")
     fn = Path(fn)
     if fn.is_dir(): raise BadValue(f"{fn} is a folder, not a CSV file.")
     if not fn.is_file(): raise MissingPath(f"{fn} does not exist.")
@@ -36,7 +37,9 @@ def read_csv_checked(fn:Path, # csv file to read
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise BadValue(f"{fn} is not a readable CSV file ({str(e).splitlines()[0]}); re-download it or fix it.") from None
     miss = [c for c in cols if c not in df.columns]
-    if miss: raise BadValue(f"{fn} has no column {_some(miss)}; it needs the columns {', '.join(cols)} (it has {', '.join(map(str, df.columns))}).")
+    if miss:
+        raise BadValue(f"{fn} has no column {_some(miss)}; it needs the columns {', '.join(cols)} (it has "
+                       f"{', '.join(map(str, df.columns))}).")
     return df
 
 # %% ../nbs/00c_readers.ipynb #e7655b9a
@@ -47,34 +50,45 @@ def check_paddy(path:str|Path, # a Paddy competition folder
     path = Path(path).expanduser()
     hint = "Download the real data with `get_paddy('kaggle')`, or build the sample with `get_paddy()`."
     if not path.is_dir(): raise MissingPath(f"{path} is not a folder. {hint}")
-    if not (path/'train.csv').is_file(): raise MissingPath(f"{path} has no train.csv, so it is not a Paddy competition folder. {hint}")
+    if not (path/'train.csv').is_file():
+        raise MissingPath(f"{path} has no train.csv, so it is not a Paddy competition folder. {hint}")
     df = read_csv_checked(path/'train.csv', PADDY_COLS, dtype={'image_id':str, 'label':str, 'variety':str})
     if df.empty: raise BadValue(f"{path/'train.csv'} has a header but no rows: it lists no images. {hint}")
-    if df[PADDY_COLS[:3]].isna().any().any(): raise BadValue(f"{path/'train.csv'} has empty cells in rows {_some(np.where(df[PADDY_COLS[:3]].isna().any(axis=1))[0]+2)}; every image needs an image_id, label and variety.")
+    if df[PADDY_COLS[:3]].isna().any().any():
+        raise BadValue(f"{path/'train.csv'} has empty cells in rows "
+                       f"{_some(np.where(df[PADDY_COLS[:3]].isna().any(axis=1))[0]+2)}; every image needs an image_id, "
+                       "label and variety.")
     dup = df.image_id[df.image_id.duplicated()]
-    if len(dup): raise BadValue(f"{path/'train.csv'} lists {_some(dup)} more than once; each image_id must appear once.")
+    if len(dup):
+        raise BadValue(f"{path/'train.csv'} lists {_some(dup)} more than once; each image_id must appear once.")
     imgs = path/'train_images'
     if not imgs.is_dir(): raise MissingPath(f"{path} has train.csv but no train_images folder. {hint}")
     folders = {d.name for d in imgs.iterdir() if d.is_dir()}
     if nofolder := set(df.label)-folders:
-        raise BadValue(f"train.csv has labels with no folder in {imgs}: {_some(nofolder)}. Each label needs a folder train_images/<label>/ holding its images.")
+        raise BadValue(f"train.csv has labels with no folder in {imgs}: {_some(nofolder)}. Each label needs a folder "
+                       "train_images/<label>/ holding its images.")
     files = get_image_files(imgs, folders=list(folders))
     on_disk = {f'{f.parent.name}/{f.name}' for f in files}
     listed = set(df.label+'/'+df.image_id)
     if missing := listed-on_disk:
-        raise MissingPath(f"{len(missing)} image(s) in train.csv have no file, e.g. train_images/{_some(missing)}. Restore them, or delete their rows from train.csv.")
+        raise MissingPath(f"{len(missing)} image(s) in train.csv have no file, e.g. train_images/{_some(missing)}. "
+                          "Restore them, or delete their rows from train.csv.")
     if extra := on_disk-listed:
-        raise BadValue(f"{len(extra)} image file(s) are not in train.csv, e.g. train_images/{_some(extra)}. Add a row for each to train.csv, or move them out of train_images.")
+        raise BadValue(f"{len(extra)} image file(s) are not in train.csv, e.g. train_images/{_some(extra)}. Add a row "
+                       "for each to train.csv, or move them out of train_images.")
     tst = path/'test_images'
     if (path/'sample_submission.csv').is_file():
         sub = read_csv_checked(path/'sample_submission.csv', ['image_id','label'], dtype=str)
         have = {f.name for f in get_image_files(tst)} if tst.is_dir() else set()
         if lost := set(sub.image_id)-have:
-            raise MissingPath(f"{len(lost)} image(s) in sample_submission.csv have no file in {tst}, e.g. {_some(lost)}.")
+            raise MissingPath(f"{len(lost)} image(s) in sample_submission.csv have no file in {tst}, e.g. "
+                              f"{_some(lost)}.")
     if check_images:
         allf = files + (get_image_files(tst) if tst.is_dir() else L())
         if bad := verify_images(allf):
-            raise BadValue(f"{len(bad)} file(s) are not readable images, e.g. {_some(o.relative_to(path) for o in bad)}. Re-download them, or remove them and their rows in train.csv.")
+            raise BadValue(f"{len(bad)} file(s) are not readable images, e.g. "
+                           f"{_some(o.relative_to(path) for o in bad)}. Re-download them, or remove them and their "
+                           "rows in train.csv.")
     return path
 
 # %% ../nbs/00c_readers.ipynb #43f40207
@@ -87,24 +101,32 @@ def read_ratings(path:str|Path, # an ml-100k folder, or its u.data file
     path = Path(path).expanduser()
     fn = path/'u.data' if path.is_dir() else path
     if not fn.is_file():
-        raise MissingPath(f"{fn} does not exist: a MovieLens folder needs u.data. Build the sample with `lesson7-data movielens`, or get ml-100k with `--source ml-100k`.")
+        raise MissingPath(f"{fn} does not exist: a MovieLens folder needs u.data. Build the sample with `lesson7-data "
+                          "movielens`, or get ml-100k with `--source ml-100k`.")
     try: df = pd.read_csv(fn, sep='\t', header=None, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise BadValue(f"{fn} is not tab-separated 'user, movie, rating, timestamp' lines ({str(e).splitlines()[0]}).") from None
-    if df.shape[1] != 4: raise BadValue(f"{fn} has {df.shape[1]} tab-separated fields per line; u.data has 4: user id, item id, rating, timestamp.")
+    if df.shape[1] != 4:
+        raise BadValue(f"{fn} has {df.shape[1]} tab-separated fields per line; u.data has 4: user id, item id, rating, "
+                       "timestamp.")
     df.columns = ML_RATINGS
     num = df.apply(pd.to_numeric, errors='coerce')
     if len(bad := np.where(num.isna().any(axis=1))[0]):
         i = bad[0]; c = num.columns[num.iloc[i].isna()][0]
-        raise BadValue(f"{fn} has {len(bad)} line(s) with a missing or non-numeric value, e.g. line {i+1}: {c}={df.at[i,c]!r}. Fix or delete those lines.")
+        raise BadValue(f"{fn} has {len(bad)} line(s) with a missing or non-numeric value, e.g. line {i+1}: "
+                       f"{c}={df.at[i,c]!r}. Fix or delete those lines.")
     lo,hi = rating_range
     if len(out := np.where((num.rating < lo) | (num.rating > hi))[0]):
-        raise BadValue(f"{fn} has {len(out)} rating(s) outside {lo}..{hi}, e.g. line(s) {_some(out+1)}. Fix them, or pass the right `rating_range`.")
+        raise BadValue(f"{fn} has {len(out)} rating(s) outside {lo}..{hi}, e.g. line(s) {_some(out+1)}. Fix them, or "
+                       "pass the right `rating_range`.")
     if len(dup := np.where(num.duplicated(['user','movie']))[0]):
-        raise BadValue(f"{fn} rates the same movie twice for the same user on {len(dup)} line(s), e.g. line(s) {_some(dup+1)} "
+        raise BadValue(f"{fn} rates the same movie twice for the same user on {len(dup)} line(s), e.g. line(s) "
+                       f"{_some(dup+1)} "
                          "(ml-100k has one rating per user and movie). Keep one of each pair.")
     for c in ('user','movie'):
-        if num[c].nunique() < 2: raise BadValue(f"{fn} has ratings from {num[c].nunique()} {c}(s); collaborative filtering needs at least 2 {c}s.")
+        if num[c].nunique() < 2:
+            raise BadValue(f"{fn} has ratings from {num[c].nunique()} {c}(s); collaborative filtering needs at least 2 "
+                           f"{c}s.")
     return num.astype({'user':int, 'movie':int, 'timestamp':int})
 
 # %% ../nbs/00c_readers.ipynb #5e73f7d8
@@ -119,12 +141,16 @@ def read_items(path:str|Path, # an ml-100k folder, or its u.item file
     if not raw.isascii():
         try: raw.decode('utf-8')
         except UnicodeDecodeError: pass
-        else: raise BadEncoding(f"{fn} looks UTF-8 encoded, but u.item is latin-1 (titles like 'Misérables' would come out garbled). "
+        else:
+            raise BadEncoding(f"{fn} looks UTF-8 encoded, but u.item is latin-1 (titles like 'Misérables' would come "
+                              "out garbled). "
                                  "Use the original file, or re-save it with encoding='latin-1'.")
     lines = raw.decode('latin-1').splitlines()
     if bad := [i+1 for i,l in enumerate(lines) if l and l.count('|') != 23]:
-        raise BadValue(f"{fn} line(s) {_some(bad)} do not have the 24 pipe-separated fields of u.item (id, title, dates, URL, 19 genres).")
-    df = pd.read_csv(io.StringIO('\n'.join(lines)), sep='|', header=None, names=['movie','title','release','video','url']+ML_GENRES,
+        raise BadValue(f"{fn} line(s) {_some(bad)} do not have the 24 pipe-separated fields of u.item (id, title, "
+                       "dates, URL, 19 genres).")
+    df = pd.read_csv(io.StringIO('\n'.join(lines)), sep='|', header=None,
+                     names=['movie','title','release','video','url']+ML_GENRES,
                      dtype={'movie':str, 'title':str}, keep_default_na=False)
     ids = pd.to_numeric(df.movie, errors='coerce')
     if len(bad := np.where(ids.isna() | (ids % 1 != 0))[0]):
@@ -132,7 +158,8 @@ def read_items(path:str|Path, # an ml-100k folder, or its u.item file
                        + (f" ({len(bad)} such lines)" if len(bad) > 1 else '') + ". Fix or delete it.")
     df.movie = ids.astype(int)
     if len(dup := df.movie[df.movie.duplicated()].unique()):
-        raise BadValue(f"{fn} lists movie id {_some(dup)} more than once; each id must have one line, or its ratings would get two titles.")
+        raise BadValue(f"{fn} lists movie id {_some(dup)} more than once; each id must have one line, or its ratings "
+                       "would get two titles.")
     return df
 
 # %% ../nbs/00c_readers.ipynb #4af53848
@@ -140,14 +167,17 @@ def check_movielens(path:str|Path, # a folder with u.data and u.item
                    )->Path:
     "Check that `path` is a MovieLens 100k folder whose `u.data` and `u.item` can be read and agree"
     path = Path(path).expanduser()
-    if not path.is_dir(): raise MissingPath(f"{path} is not a folder. Build the sample with `lesson7-data movielens`, or get ml-100k with `--source ml-100k`.")
+    if not path.is_dir():
+        raise MissingPath(f"{path} is not a folder. Build the sample with `lesson7-data movielens`, or get ml-100k "
+                          "with `--source ml-100k`.")
     r,it = read_ratings(path),read_items(path)
     if unknown := set(r.movie)-set(it.movie):
         raise BadValue(f"u.data rates {len(unknown)} movie id(s) that u.item does not list, e.g. {_some(unknown)}.")
     if (tj := path/'truth.json').exists(): _check_truth(tj)
     return path
 
-_TRUTH_KEYS = ('noise_sd', 'noise_floor_mse', 'taste_genres', 'taste_axes', 'user_bias', 'item_bias', 'user_factors', 'item_factors')
+_TRUTH_KEYS = ('noise_sd', 'noise_floor_mse', 'taste_genres', 'taste_axes', 'user_bias', 'item_bias', 'user_factors',
+               'item_factors')
 
 def _check_truth(fn:Path):
     "A `truth.json` is read as the built-in sample's planted truth: refuse one that is not"
@@ -159,6 +189,7 @@ def _check_truth(fn:Path):
 
 def load_ratings(path:str|Path, # a checked MovieLens folder
                 )->pd.DataFrame:
-    "The ratings of the MovieLens folder `path` with their titles: fastbook's frame (user, movie, rating, timestamp, title)"
+    ("The ratings of the MovieLens folder `path` with their titles: fastbook's frame (user, movie, rating, timestamp, "
+     "title)")
     path = check_movielens(path)
     return read_ratings(path).merge(read_items(path)[['movie','title']])

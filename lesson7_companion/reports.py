@@ -22,7 +22,8 @@ from .data import *
 # %% ../nbs/00e_reports.ipynb #a2e69235
 def _fid(stat, sample, real, tol, rel=True):
     "One row of a fidelity table: `sample` is within `tol` of `real`, relative (`rel`) or absolute"
-    return dict(statistic=stat, sample=round(float(sample), 4), real=real, tolerance=f"{tol:.0%}" if rel else f"±{tol:g}",
+    return dict(statistic=stat, sample=round(float(sample), 4), real=real,
+                tolerance=f"{tol:.0%}" if rel else f"±{tol:g}",
                 ok=bool(abs(sample-real) <= (tol*abs(real) if rel else tol)))
 
 def paddy_fidelity(path:str|Path, # a checked Paddy folder
@@ -36,7 +37,8 @@ def paddy_fidelity(path:str|Path, # a checked Paddy folder
     rows += [_fid(f'share of {k}', lab.get(k, 0), round(v, 4), 0.005, rel=False) for k,v in real_l.items()]
     rows += [_fid(f'share of {k}', var.get(k, 0), round(v, 4), 0.005, rel=False) for k,v in real_v.items()]
     fs = [path/'train_images'/l/i for l,i in zip(df.label, df.image_id)]
-    px = np.concatenate([np.asarray(Image.open(f).convert('RGB'), np.float32).reshape(-1,3)/255 for f in fs[::max(1, len(fs)//n_pixels)]])
+    px = np.concatenate([np.asarray(Image.open(f).convert('RGB'),
+                                    np.float32).reshape(-1,3)/255 for f in fs[::max(1, len(fs)//n_pixels)]])
     for s,vals in (('mean', px.mean(0)), ('std', px.std(0))):
         rows += [_fid(f'pixel {s} {c}', v, r, 0.1) for c,v,r in zip('RGB', vals, PADDY_PIXEL_STATS[s])]
     return pd.DataFrame(rows)
@@ -47,13 +49,16 @@ def movielens_fidelity(path:str|Path, # a checked MovieLens folder
     r = load_ratings(path); pu,pm = r.groupby('user').size(),r.movie.value_counts()
     n_u,n_m,R,PU,PM = r.user.nunique(),len(read_items(path)),ML_100K,ML_100K['per_user'],ML_100K['per_movie']
     top = lambda q: pm.iloc[:max(1, int(n_m*q))].sum()/len(r)
-    rows = [_fid('users', n_u, R['users'], 0.1), _fid('movies', n_m, R['movies'], 0.1), _fid('ratings', len(r), R['ratings'], 0.1),
+    rows = [_fid('users', n_u, R['users'], 0.1), _fid('movies', n_m, R['movies'], 0.1),
+            _fid('ratings', len(r), R['ratings'], 0.1),
             _fid('titles', r.title.nunique(), R['titles'], 0.1), _fid('density', len(r)/n_u/n_m, R['density'], 0.1),
             _fid('mean rating', r.rating.mean(), R['mean_rating'], 0.1)]
     rows += [_fid(f'ratings per user: {k}', getattr(pu, k)(), v, 0.1) for k,v in PU.items()]
     rows += [_fid(f'ratings per movie: {k}', getattr(pm, k)(), PM[k], 0.1) for k in ('min','median','mean','max')]
-    rows += [_fid('movies rated once', (pm==1).sum(), PM['rated_once'], 0.1), _fid('movies rated 5 times or fewer', (pm<=5).sum(), PM['rated_5_or_fewer'], 0.1),
-             _fid('share of the top 10% of movies', top(0.1), PM['top10pct_share'], 0.1), _fid('share of the top 1% of movies', top(0.01), PM['top1pct_share'], 0.1)]
+    rows += [_fid('movies rated once', (pm==1).sum(), PM['rated_once'], 0.1),
+             _fid('movies rated 5 times or fewer', (pm<=5).sum(), PM['rated_5_or_fewer'], 0.1),
+             _fid('share of the top 10% of movies', top(0.1), PM['top10pct_share'], 0.1),
+             _fid('share of the top 1% of movies', top(0.01), PM['top1pct_share'], 0.1)]
     share = r.rating.value_counts(normalize=True)
     rows += [_fid(f'share of {k} stars', share.get(k, 0), v, 0.02, rel=False) for k,v in R['rating_share'].items()]
     return pd.DataFrame(rows)
@@ -61,22 +66,27 @@ def movielens_fidelity(path:str|Path, # a checked MovieLens folder
 # %% ../nbs/00e_reports.ipynb #306e3523
 def global_features(f:str|Path, # an image file
                    )->dict: # name -> feature vector
-    "Four global summaries of the image `f`: mean colour, 4x4x4 colour histogram, 8x6 grey thumbnail, 18 gradient statistics"
+    ("Four global summaries of the image `f`: mean colour, 4x4x4 colour histogram, 8x6 grey thumbnail, 18 gradient "
+     "statistics")
     a = np.asarray(Image.open(f).convert('RGB'), np.float32)/255
     q = np.minimum((a*4).astype(int), 3)
     g = a.mean(-1)
     gy,gx = np.gradient(g); mag,ori = np.hypot(gx, gy),np.arctan2(gy, gx)%np.pi
     return dict(mean_rgb=a.reshape(-1,3).mean(0),
                 colour_hist=np.bincount((q[...,0]*16+q[...,1]*4+q[...,2]).ravel(), minlength=64)/g.size,
-                grey_thumb=np.asarray(Image.fromarray((g*255).astype(np.uint8)).resize((6,8), Image.BILINEAR), np.float32).ravel()/255,
-                grad_stats=np.concatenate([np.bincount(np.minimum((ori/np.pi*8).astype(int), 7).ravel(), mag.ravel(), 8)/mag.sum(),
-                                           np.histogram(mag, bins=8, range=(0,0.25))[0]/g.size, [mag.mean(), mag.std()]]))
+                grey_thumb=np.asarray(Image.fromarray((g*255).astype(np.uint8)).resize((6,8), Image.BILINEAR),
+                                      np.float32).ravel()/255,
+                grad_stats=np.concatenate([np.bincount(np.minimum((ori/np.pi*8).astype(int), 7).ravel(), mag.ravel(),
+                                                       8)/mag.sum(),
+                                           np.histogram(mag, bins=8, range=(0,0.25))[0]/g.size,
+                                           [mag.mean(), mag.std()]]))
 
 def feature_baselines(path:str|Path, # a checked Paddy folder
                       valid_pct:float=0.2, # share held out, as in the lessons
                       seed:int=42, # seed of the split, as in the lessons
                      )->pd.DataFrame: # one row per feature: its validation error on disease and on variety
-    "Validation error of a logistic regression on each of `global_features` (and all together), on the lessons' random split"
+    ("Validation error of a logistic regression on each of `global_features` (and all together), on the lessons' "
+     "random split")
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -85,10 +95,12 @@ def feature_baselines(path:str|Path, # a checked Paddy folder
     ys = dict(disease=np.array([f.parent.name for f in files]), variety=np.array([var[f.name] for f in files]))
     trn,val = RandomSplitter(valid_pct, seed=seed)(files)
     feats = [global_features(f) for f in files]
-    rows = [dict(feature='most common class', **{k:float((y[val] != pd.Series(y[trn]).mode()[0]).mean()) for k,y in ys.items()})]
+    rows = [dict(feature='most common class',
+                 **{k:float((y[val] != pd.Series(y[trn]).mode()[0]).mean()) for k,y in ys.items()})]
     for name in [*feats[0], 'all']:
         X = np.stack([np.concatenate(list(o.values())) if name == 'all' else o[name] for o in feats])
-        fit = lambda y: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X[trn], y[trn]).predict(X[val])
+        fit = lambda y: make_pipeline(StandardScaler(),
+                                      LogisticRegression(max_iter=2000)).fit(X[trn], y[trn]).predict(X[val])
         rows.append(dict(feature=name, **{k:float((fit(y) != y[val]).mean()) for k,y in ys.items()}))
     return pd.DataFrame(rows)
 
@@ -99,9 +111,11 @@ def paddy_summary(path:str|Path, # a checked Paddy folder
     path = check_paddy(path, check_images=False)
     df = pd.read_csv(path/'train.csv')
     n_test = len(get_image_files(path/'test_images')) if (path/'test_images').is_dir() else 0
-    lab,var = [df[c].value_counts().rename_axis(c).reset_index().astype(object) for c in ('label','variety')]   # object: the shorter list is padded with '', its counts stay whole
+    # object: the shorter list is padded with '', its counts stay whole
+    lab,var = [df[c].value_counts().rename_axis(c).reset_index().astype(object) for c in ('label','variety')]
     return '\n'.join([f"Paddy folder: {path}",
-        f"{len(df):,} train images ({df.label.nunique()} labels, {df.variety.nunique()} varieties), {n_test:,} test images", '',
+        f"{len(df):,} train images ({df.label.nunique()} labels, {df.variety.nunique()} varieties), {n_test:,} test "
+        "images", '',
         pd.concat([lab, var], axis=1).fillna('').to_string(index=False)])
 
 def movielens_summary(path:str|Path, # a checked MovieLens folder
@@ -111,8 +125,10 @@ def movielens_summary(path:str|Path, # a checked MovieLens folder
     hist = r.rating.value_counts().sort_index()
     per_user = r.groupby('user').size()
     return '\n'.join([f"MovieLens folder: {path}",
-        f"{len(r):,} ratings of {r.movie.nunique():,} movies ({r.title.nunique():,} titles) by {r.user.nunique():,} users",
-        f"ratings per user: min {per_user.min()}, median {int(per_user.median())}, max {per_user.max()}; mean rating {r.rating.mean():.2f}",
+        f"{len(r):,} ratings of {r.movie.nunique():,} movies ({r.title.nunique():,} titles) by {r.user.nunique():,} "
+        "users",
+        f"ratings per user: min {per_user.min()}, median {int(per_user.median())}, max {per_user.max()}; mean rating "
+        f"{r.rating.mean():.2f}",
         'rating histogram: ' + ', '.join(f"{k}: {v:,} ({v/len(r):.0%})" for k,v in hist.items())])
 
 # %% ../nbs/00e_reports.ipynb #934cc3f0
@@ -124,7 +140,8 @@ def prepare_data(dataset:str, # 'paddy' or 'movielens'
                 )->str:          # the summary
     "Prepare or check a dataset and return its summary, with the fidelity table if `compare`"
     if dataset == 'paddy': p = get_paddy(source, path=path, dest=dest); summ,fid = paddy_summary,paddy_fidelity
-    elif dataset == 'movielens': p = get_movielens(source, path=path, dest=dest); summ,fid = movielens_summary,movielens_fidelity
+    elif dataset == 'movielens':
+        p = get_movielens(source, path=path, dest=dest); summ,fid = movielens_summary,movielens_fidelity
     else: raise BadValue(f"Unknown dataset {dataset!r}: use 'paddy' or 'movielens'.")
     if not compare: return summ(p)
     t = fid(p)

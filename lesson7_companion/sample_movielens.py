@@ -23,7 +23,8 @@ def _loglin(n, knots):
     return np.exp(np.interp(np.arange(n)/max(n-1, 1), ps, np.log(vs)))
 
 def _degrees(n, total, knots, free, shares, hi):
-    "`n` whole counts in 1..`hi` summing to `total`, through `knots`, with the `free` quantiles solved to match sum and top `shares`"
+    ("`n` whole counts in 1..`hi` summing to `total`, through `knots`, with the `free` quantiles solved to match sum "
+     "and top `shares`")
     f = lambda z: _loglin(n, knots+[(p,np.exp(v)) for p,v in zip(free, z)])
     def gap(z):
         d = np.sort(f(z))[::-1]
@@ -40,12 +41,15 @@ def rating_counts(n_users:int=943, # users
                   n_items:int=1682, # movies
                   n_ratings:int=100_000, # ratings in all
                  )->tuple: # (ratings per user, ratings per movie), each ascending
-    "Ratings per user and per movie shaped like ml-100k's (`ML_100K`), scaled to `n_ratings` over `n_users` and `n_items`"
+    ("Ratings per user and per movie shaped like ml-100k's (`ML_100K`), scaled to `n_ratings` over `n_users` and "
+     "`n_items`")
     pu,pm = ML_100K['per_user'],ML_100K['per_movie']
     ku,km = n_ratings/n_users/pu['mean'],n_ratings/n_items/pm['mean']
-    u = _degrees(n_users, n_ratings, [(0,pu['min']),(0.5,pu['median']*ku),(1,pu['max']*ku)], [0.9], [], int(0.7*n_items))
+    u = _degrees(n_users, n_ratings, [(0,pu['min']),(0.5,pu['median']*ku),(1,pu['max']*ku)], [0.9], [],
+                 int(0.7*n_items))
     q1,q5 = pm['rated_once']/ML_100K['movies'],pm['rated_5_or_fewer']/ML_100K['movies']
-    m = _degrees(n_items, n_ratings, [(0,1),(q1,1),(q1+1e-4,1.5),(q5,5.4),(0.5,pm['median']*km+0.5),(1,pm['max']*km)], [0.75,0.9,0.99],
+    m = _degrees(n_items, n_ratings, [(0,1),(q1,1),(q1+1e-4,1.5),(q5,5.4),(0.5,pm['median']*km+0.5),(1,pm['max']*km)],
+                 [0.75,0.9,0.99],
                  [(0.1,pm['top10pct_share']),(0.01,pm['top1pct_share'])] if n_items >= 100 else [], int(0.7*n_users))
     return u,m
 
@@ -54,8 +58,10 @@ def pair_up(u_deg:np.ndarray, # ratings each user gives
             rng, # a `np.random.Generator`
            )->tuple: # (user index, movie index) arrays, one entry per rating
     "Join users to movies with exactly these counts and no pair twice: the most rated movies pick their users first"
-    for greedy in (False, True):   # at random, in proportion to what each user has left; if that paints itself into a corner
-        cap,us,ms = u_deg.astype(float),[],[]   # (in a dense matrix), the users with the most left first, which always works
+    # at random, in proportion to what each user has left; if that paints itself into a corner
+    for greedy in (False, True):
+        # (in a dense matrix), the users with the most left first, which always works
+        cap,us,ms = u_deg.astype(float),[],[]
         for m in np.argsort(-m_deg, kind='stable'):
             k = m_deg[m]
             if (cap > 0).sum() < k: break
@@ -65,15 +71,19 @@ def pair_up(u_deg:np.ndarray, # ratings each user gives
     raise BadValue(f"No way to give {len(u_deg)} users and {len(m_deg)} movies these counts; ask for fewer ratings.")
 
 # %% ../nbs/00b_movielens_sample.ipynb #1262bd03
-TASTE_AXES = np.array([[1, 0, -0.5, -1, 1, 1],      # thrills against feelings: Action, Horror and Sci-Fi against Romance and Drama
-                       [0, 1, -1, 0.5, -0.5, 0]])   # laughs against gravity: Comedy and Romance against Drama and Horror
-TASTE_AXES = TASTE_AXES/np.linalg.norm(TASTE_AXES, axis=1, keepdims=True)  # over TASTE_GENRES: Action, Comedy, Drama, Romance, Horror, Sci-Fi
+# thrills against feelings: Action, Horror and Sci-Fi against Romance and Drama
+TASTE_AXES = np.array([[1, 0, -0.5, -1, 1, 1],
+                       # laughs against gravity: Comedy and Romance against Drama and Horror
+                       [0, 1, -1, 0.5, -0.5, 0]])
+# over TASTE_GENRES: Action, Comedy, Drama, Romance, Horror, Sci-Fi
+TASTE_AXES = TASTE_AXES/np.linalg.norm(TASTE_AXES, axis=1, keepdims=True)
 
 def noise_floor(mean:np.ndarray, # the latent score of each rating, before noise
                 sd:float, # the noise's standard deviation
                 cuts:list, # the four thresholds between 1|2, 2|3, 3|4 and 4|5 stars
                )->float:
-    "The mean squared error of the best possible prediction: the expected variance of a rating cut from `mean` plus N(0, `sd`) noise"
+    ("The mean squared error of the best possible prediction: the expected variance of a rating cut from `mean` plus "
+     "N(0, `sd`) noise")
     m = torch.tensor(mean, dtype=torch.float64)[:,None]
     e = torch.tensor([-np.inf, *cuts, np.inf], dtype=torch.float64)
     c = torch.special.ndtr((e[None]-m)/sd); p = c[:,1:]-c[:,:-1]
@@ -104,18 +114,25 @@ PLANTED_TITLES = {  # title: (id, genres, planted role)
     'Crow: City of Angels, The (1996)': (422, ['Action','Thriller'], 'low'),
     'Home Alone 3 (1997)': (1095, ["Children's",'Comedy'], 'low'),
 }
-_ADJ = ('Silent Crimson Last Hidden Golden Broken Distant Wild Secret Frozen Midnight Lonely Electric Quiet Burning Little Strange Endless '
-        'Dark Bright Lost Final Perfect Dangerous Sweet Bitter Happy Blue Red Black White Green Deadly Fatal Crazy Lucky Brave Naked').split()
-_NOUN = ('River Garden Empire Harbor Letter Promise Station Mirror Winter Summer Kingdom Dream Road Island Shadow Voyage Orchard Signal '
-         'Heart City Night Stranger Angel Thunder Game Witness Escape Storm Memory Bride Fortune Hunter Circle Prisoner Diary Paradise '
-         'Legend Affair Moon Ghost Desert Journey Castle Highway Secret Sister Brother Father Mother Detective Killer Lover').split()
+_ADJ = ('Silent Crimson Last Hidden Golden Broken Distant Wild Secret Frozen Midnight Lonely Electric Quiet Burning '
+        'Little Strange Endless '
+        'Dark Bright Lost Final Perfect Dangerous Sweet Bitter Happy Blue Red Black White Green Deadly Fatal Crazy '
+        'Lucky Brave Naked').split()
+_NOUN = ('River Garden Empire Harbor Letter Promise Station Mirror Winter Summer Kingdom Dream Road Island Shadow '
+         'Voyage Orchard Signal '
+         'Heart City Night Stranger Angel Thunder Game Witness Escape Storm Memory Bride Fortune Hunter Circle '
+         'Prisoner Diary Paradise '
+         'Legend Affair Moon Ghost Desert Journey Castle Highway Secret Sister Brother Father Mother Detective Killer '
+         'Lover').split()
 _NAMES = 'Jack Emma Harry Rosie Max Lily Frank Nora Billy Grace Sam Dolores Ed Vera Leo Mabel'.split()
-_LATIN1 = ['Misérables, Les', 'Café au Lait', 'Señor Moreno', 'Noël', 'Garçon Stupide', 'Fräulein Doktor', 'Déjà Vu', 'Año Nuevo', 'Élan Vital']
+_LATIN1 = ['Misérables, Les', 'Café au Lait', 'Señor Moreno', 'Noël', 'Garçon Stupide', 'Fräulein Doktor', 'Déjà Vu',
+           'Año Nuevo', 'Élan Vital']
 
 def _title(rng):
     "One made-up film title in ml-100k's style, without its year"
     a,n,n2,nm = rng.choice(_ADJ),rng.choice(_NOUN),rng.choice(_NOUN),rng.choice(_NAMES)
-    t = [f"{a} {n}", f"{a} {n}, The", f"{n} of the {n2}", f"{nm}'s {n}", f"{n}, The", f"{a} {n}s", f"{n} and the {n2}, The",
+    t = [f"{a} {n}", f"{a} {n}, The", f"{n} of the {n2}", f"{nm}'s {n}", f"{n}, The", f"{a} {n}s",
+         f"{n} and the {n2}, The",
          f"{nm} and {rng.choice(_NAMES)}"][rng.integers(8)]
     if (x := rng.random()) < 0.06: t += f" {rng.choice(['2','3','II','III'])}"
     elif x < 0.10: t += f": {rng.choice(_ADJ)} {rng.choice(_NOUN)}"
@@ -125,7 +142,8 @@ def ml_titles(n:int=1682, # movie ids
               n_dup:int=18, # titles that appear under two ids, as in ml-100k
               rng=None, # a `np.random.Generator`
              )->list: # a title with its year for each id, in id order
-    "Titles for `n` movie ids in ml-100k's style: the planted ones at their ids, 9 with latin-1 letters, `n_dup` used twice"
+    ("Titles for `n` movie ids in ml-100k's style: the planted ones at their ids, 9 with latin-1 letters, `n_dup` used "
+     "twice")
     rng = ifnone(rng, np.random.default_rng())
     planted = {i-1:t for t,(i,_,_) in PLANTED_TITLES.items() if i <= n}
     seen,out = set(planted.values()),[]
@@ -157,7 +175,8 @@ def _plant_tastes(titles, item_f, rng):
     "Give a planted title marked 'like:<other title>' the other title's tastes"
     for t,(i,_,role) in PLANTED_TITLES.items():
         j = PLANTED_TITLES[role[5:]][0] if role and role.startswith('like:') else None
-        if j and max(i, j) <= len(titles) and titles[i-1] == t: item_f[i-1] = item_f[j-1] + rng.normal(0, 0.02, item_f.shape[1])
+        if j and max(i, j) <= len(titles) and titles[i-1] == t:
+            item_f[i-1] = item_f[j-1] + rng.normal(0, 0.02, item_f.shape[1])
 
 def _same_film(titles, *arrays):
     "Make each repeated title (one film under two ids) have the same row in every one of `arrays` as its first id"
@@ -173,12 +192,18 @@ def movielens_sample(dest:str|Path=None, # folder to build in (default: one in `
                      noise_sd:float=1.0,     # sd of the noise on the latent score, before it is cut into stars
                      seed:int=42,            # same seed, same sample
                     )->Path:                 # the ml-100k-style folder
-    "Build (once, then reuse) a synthetic MovieLens 100k folder shaped like the real one, with the planted truth in `truth.json`"
-    params = dict(kind='movielens', version=SAMPLE_VERSION, n_users=n_users, n_items=n_items, n_ratings=n_ratings, noise_sd=noise_sd, seed=seed)
-    if n_users < 2 or n_items < 20: raise BadValue(f"A MovieLens sample needs at least 2 users and 20 movies (each user rates 20), not {n_users} and {n_items}.")
+    ("Build (once, then reuse) a synthetic MovieLens 100k folder shaped like the real one, with the planted truth in "
+     "`truth.json`")
+    params = dict(kind='movielens', version=SAMPLE_VERSION, n_users=n_users, n_items=n_items, n_ratings=n_ratings,
+                  noise_sd=noise_sd, seed=seed)
+    if n_users < 2 or n_items < 20:
+        raise BadValue(f"A MovieLens sample needs at least 2 users and 20 movies (each user rates 20), not {n_users} "
+                       f"and {n_items}.")
     if not 20*n_users <= n_ratings <= n_users*n_items//2:
-        raise BadValue(f"n_ratings={n_ratings} must be between {20*n_users} (20 per user) and {n_users*n_items//2} (half the matrix).")
-    dest = sample_dest(dest, 'movielens_sample', params, sample_settings(movielens_sample, kind='movielens', version=SAMPLE_VERSION))
+        raise BadValue(f"n_ratings={n_ratings} must be between {20*n_users} (20 per user) and {n_users*n_items//2} "
+                       "(half the matrix).")
+    dest = sample_dest(dest, 'movielens_sample', params,
+                       sample_settings(movielens_sample, kind='movielens', version=SAMPLE_VERSION))
     def build(tmp):
         rng = np.random.default_rng(seed)
         g = np.array(list(ML_GENRE_COUNTS.values()), float)
@@ -192,13 +217,16 @@ def movielens_sample(dest:str|Path=None, # folder to build in (default: one in `
         item_f += taste - taste.mean(0)
         _plant_tastes(titles, item_f, rng)
         _same_film(titles, genres, item_b, item_f)
-        user_f = rng.normal(0, 0.5, (n_users, len(TASTE_AXES))) @ TASTE_AXES   # each user: a point on the two taste axes
+        # each user: a point on the two taste axes
+        user_f = rng.normal(0, 0.5, (n_users, len(TASTE_AXES))) @ TASTE_AXES
         ud,md = rating_counts(n_users, n_items, n_ratings)
         ud = ud[rng.permutation(n_users)]
         pop = item_b + rng.normal(0, 0.5, n_items)        # better movies are rated more often ...
         mid = np.quantile(pop, 0.6)
-        for t,(i,_,role) in PLANTED_TITLES.items():       # ... the planted favourites most of all, the planted flops a few dozen times
-            if i <= n_items and role in ('high','low'): pop[i-1] = 1e3 + (t == 'Star Wars (1977)') if role == 'high' else mid
+        # ... the planted favourites most of all, the planted flops a few dozen times
+        for t,(i,_,role) in PLANTED_TITLES.items():
+            if i <= n_items and role in ('high','low'):
+                pop[i-1] = 1e3 + (t == 'Star Wars (1977)') if role == 'high' else mid
         mdeg = np.empty(n_items, int); mdeg[np.argsort(pop, kind='stable')] = md
         u,m = pair_up(ud, mdeg, rng)
         mean = user_b[u] + item_b[m] + (user_f[u]*item_f[m]).sum(1)
@@ -206,7 +234,8 @@ def movielens_sample(dest:str|Path=None, # folder to build in (default: one in `
         cuts = np.quantile(score, np.cumsum(list(ML_100K['rating_share'].values()))[:-1])
         r = 1 + np.searchsorted(cuts, score)
         ts,o = rng.integers(874724710, 893286639, len(r)),rng.permutation(len(r))
-        pd.DataFrame(dict(user=u+1, item=m+1, rating=r, ts=ts)).iloc[o].to_csv(tmp/'u.data', sep='\t', header=False, index=False)
+        pd.DataFrame(dict(user=u+1, item=m+1, rating=r,
+                          ts=ts)).iloc[o].to_csv(tmp/'u.data', sep='\t', header=False, index=False)
         mon = 'Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec'.split()
         lines = [f"{i+1}|{t}|{rng.integers(1,29):02d}-{rng.choice(mon)}-{t[-5:-1]}||http://us.imdb.com/M/title-exact?{t.replace(' ','%20')}|"
                  + '|'.join(map(str, genres[i])) for i,t in enumerate(titles)]
@@ -214,7 +243,8 @@ def movielens_sample(dest:str|Path=None, # folder to build in (default: one in `
         occ = ['student','engineer','educator','programmer','writer','artist','other']
         (tmp/'u.user').write_text(''.join(f"{i+1}|{rng.integers(15,70)}|{rng.choice(['M','F'])}|{rng.choice(occ)}|{rng.integers(10000,99999)}\n"
                                           for i in range(n_users)))
-        truth = dict(noise_sd=noise_sd, cuts=cuts.round(6).tolist(), noise_floor_mse=noise_floor(mean, noise_sd, cuts), taste_genres=TASTE_GENRES,
+        truth = dict(noise_sd=noise_sd, cuts=cuts.round(6).tolist(), noise_floor_mse=noise_floor(mean, noise_sd, cuts),
+                     taste_genres=TASTE_GENRES,
                      taste_axes=TASTE_AXES.round(5).tolist(),
                      user_bias=user_b.round(5).tolist(), item_bias=item_b.round(5).tolist(),
                      user_factors=user_f.round(5).tolist(), item_factors=item_f.round(5).tolist())

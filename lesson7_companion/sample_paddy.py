@@ -33,7 +33,8 @@ PADDY_SUPPORT = dict(  # the labels each variety other than ADT45 shows in the s
 def paddy_joint(support:dict=PADDY_SUPPORT, # variety -> the labels it shows (a variety not listed shows all)
                 iters:int=200, # rounds of row and column scaling
                )->pd.DataFrame: # P(variety, label), varieties as rows
-    "P(variety, label) with the real label and variety frequencies, zero outside `support`, by iterative proportional fitting"
+    ("P(variety, label) with the real label and variety frequencies, zero outside `support`, by iterative proportional "
+     "fitting")
     P = np.array([[float(v not in support or l in support[v]) for l in PADDY_LABELS] for v in PADDY_VARIETIES])
     rv,cl = [np.array(list(d.values()), float)/sum(d.values()) for d in (PADDY_VARIETY_COUNTS, PADDY_LABEL_COUNTS)]
     for _ in range(iters): P *= (rv/P.sum(1))[:,None]; P *= cl/P.sum(0)
@@ -53,10 +54,13 @@ def _noise(rng, h, w, scale):
     g = rng.random((max(2, int(h/scale)+2), max(2, int(w/scale)+2)))
     return np.asarray(Image.fromarray((g*255).astype(np.uint8)).resize((w,h), Image.BICUBIC), np.float32)/255
 
-_BROWN,_STRAW,_GREY,_PALE,_YELLOW,_ORANGE,_DARK = map(np.array, ([0.45,0.28,0.10],[0.80,0.72,0.40],[0.62,0.62,0.55],[0.85,0.85,0.70],
+_BROWN,_STRAW,_GREY,_PALE,_YELLOW,_ORANGE,_DARK = map(np.array,
+                                                      ([0.45,0.28,0.10],[0.80,0.72,0.40],[0.62,0.62,0.55],
+                                                       [0.85,0.85,0.70],
                                                        [0.80,0.70,0.15],[0.85,0.60,0.12],[0.15,0.12,0.08]))
 # soil, water, two foliage greens, and dead leaves and debris in the lesions' own colours
-_BG = np.array([[0.45,0.38,0.25],[0.32,0.42,0.38],[0.33,0.55,0.15],[0.30,0.50,0.12], _BROWN, _STRAW, _GREY, _PALE, _ORANGE, _DARK])
+_BG = np.array([[0.45,0.38,0.25],[0.32,0.42,0.38],[0.33,0.55,0.15],[0.30,0.50,0.12], _BROWN, _STRAW, _GREY, _PALE,
+                _ORANGE, _DARK])
 
 def _background(rng, h, w):
     "An out-of-focus field of random amounts of the `_BG` colours"
@@ -66,14 +70,16 @@ def _background(rng, h, w):
     return np.asarray(im, np.float32)/255
 
 def _tint(k, a, t, tm):
-    "Where the yellower tint goes on a leaf of variety number `k`: `a` is |across| (0..1), `t` along (px), `tm` the middle"
+    ("Where the yellower tint goes on a leaf of variety number `k`: `a` is |across| (0..1), `t` along (px), `tm` the "
+     "middle")
     return [a<0.5, a>=0.5, t<tm, t>=tm, (t//14)%2==0, (t//30)%2==0, (a<0.5)^((t//22)%2==0), (a*4).astype(int)%2==0,
             ((t+25*a)//18)%2==0, ((t-25*a)//18)%2==0][k]
 
 def _ellipse(t, u, t0, u0, lt, lu): return (((t-t0)/lt)**2 + ((u-u0)/lu)**2 < 1).astype(np.float32)
 
 def _lesions(label, t, u, L, h, rng):
-    "(mask, colour) layers of the lesions of `label`, on a leaf with coordinates `t` (along, px) and `u` (across, -1..1)"
+    ("(mask, colour) layers of the lesions of `label`, on a leaf with coordinates `t` (along, px) and `u` (across, "
+     "-1..1)")
     T = lambda lo=0.1, hi=0.8: rng.uniform(lo, hi)*min(L, h)
     U = lambda s=0.6: rng.uniform(-s, s)
     if label=='normal': return []
@@ -91,13 +97,15 @@ def _lesions(label, t, u, L, h, rng):
             out += [((r<1).astype(np.float32), _BROWN), ((r<0.7).astype(np.float32), _PALE*0.8+_GREY*0.2)]
         return out
     if label=='bacterial_leaf_streak':
-        return [(_ellipse(t,u,T(),U(),rng.uniform(18,30),rng.uniform(0.1,0.13)), _ORANGE) for _ in range(rng.integers(4,8))]
+        return [(_ellipse(t,u,T(),U(),rng.uniform(18,30),rng.uniform(0.1,0.13)),
+                 _ORANGE) for _ in range(rng.integers(4,8))]
     if label=='bacterial_leaf_blight':
         side,t0 = rng.choice([-1,1]),T(0.05,0.3)
         return [(((side*u > 0.15+0.25*np.sin(t/rng.uniform(4,8))) & (t>t0)).astype(np.float32), _STRAW)]
     if label=='bacterial_panicle_blight':
         t0,u0 = T(0.2,0.6),U(0.3)
-        return [(_ellipse(t,u,t0+rng.normal(0,9),u0+rng.normal(0,0.3),9,0.25), _BROWN*0.6+_DARK*0.4) for _ in range(rng.integers(8,13))]
+        return [(_ellipse(t,u,t0+rng.normal(0,9),u0+rng.normal(0,0.3),9,0.25),
+                 _BROWN*0.6+_DARK*0.4) for _ in range(rng.integers(8,13))]
     if label=='dead_heart':
         t0 = T(0.25,0.5); return [((t>t0)*np.clip((t-t0)/8, 0, 1), _BROWN*0.5+_STRAW*0.5)]
     if label=='downy_mildew':
@@ -110,7 +118,8 @@ def _lesions(label, t, u, L, h, rng):
     raise BadValue(f"Unknown disease {label!r}; expected one of {PADDY_LABELS}.")
 
 # %% ../nbs/00a_samples.ipynb #01cd1a87
-_GAIN,_SHIFT = np.array([1.161, 1.897, 1.536]),np.array([-0.054, -0.382, -0.178])  # maps the unstretched sample's statistics onto those
+# maps the unstretched sample's statistics onto those
+_GAIN,_SHIFT = np.array([1.161, 1.897, 1.536]),np.array([-0.054, -0.382, -0.178])
 _TINT = 0.35  # how far the two tints of a leaf are from its colour, towards yellow and towards blue
 
 def paddy_image(label:str, # the disease, whose lesions are drawn on the leaf
@@ -118,9 +127,11 @@ def paddy_image(label:str, # the disease, whose lesions are drawn on the leaf
                 size:tuple=(96,128), # (width, height), portrait like the real 480x640
                 rng=None, # a `np.random.Generator`
                )->tuple: # (the photo, a boolean lesion mask of shape (height, width))
-    "A synthetic close-up of a rice leaf with the lesions of `label` and the tint pattern of `variety`, and where the lesions are"
+    ("A synthetic close-up of a rice leaf with the lesions of `label` and the tint pattern of `variety`, and where the "
+     "lesions are")
     rng = ifnone(rng, np.random.default_rng())
-    if variety not in PADDY_VARIETIES: raise BadValue(f"Unknown variety {variety!r}; expected one of {PADDY_VARIETIES}.")
+    if variety not in PADDY_VARIETIES:
+        raise BadValue(f"Unknown variety {variety!r}; expected one of {PADDY_VARIETIES}.")
     w,h = size
     img = _background(rng, h, w)
     yy,xx = np.mgrid[0:h,0:w].astype(np.float32)
@@ -131,7 +142,8 @@ def paddy_image(label:str, # the disease, whose lesions are drawn on the leaf
     hw = w*rng.uniform(0.19,0.26)*np.clip((L-t)/(0.35*L), 0, 1)**0.6   # half its width, tapering to the tip
     leaf = (np.abs(s) < hw) & (t > -5)
     u = s/np.maximum(hw, 1e-3)
-    lt = (np.array([0.42,0.62,0.16])*rng.uniform(0.85,1.1) + rng.normal(0,0.025,3)) * (0.9+0.2*_noise(rng,h,w,20))[...,None]
+    lt = (np.array([0.42,0.62,0.16])*rng.uniform(0.85,
+                                                 1.1) + rng.normal(0,0.025,3)) * (0.9+0.2*_noise(rng,h,w,20))[...,None]
     lt = lt*(1-0.16*(np.cos(np.pi*u*4.5)>0.6))[...,None]   # parallel veins
     mask = np.zeros((h,w), np.float32)
     for m,c in _lesions(label, t, u, L, h, rng):
@@ -140,12 +152,16 @@ def paddy_image(label:str, # the disease, whose lesions are drawn on the leaf
         mask = np.maximum(mask, m*leaf)
     vis = t[leaf]
     yellower = _tint(PADDY_VARIETIES.index(variety), np.abs(u), t, np.median(vis.clip(0)) if vis.size else h/2)
-    d = _TINT*np.array([1/_GAIN[0],0.,-1/_GAIN[2]])*lt.mean(-1, keepdims=True)/0.4*(1-mask[...,None])   # red up, blue down as much: same brightness
+    # red up, blue down as much: same brightness
+    d = _TINT*np.array([1/_GAIN[0],0.,-1/_GAIN[2]])*lt.mean(-1, keepdims=True)/0.4*(1-mask[...,None])
     lt = lt + np.where(yellower[...,None], d, -d)
     img = np.where(leaf[...,None], lt, img)
-    img = img*((1 + rng.uniform(-0.25,0.25)*(xx/w-0.5) + rng.uniform(-0.25,0.25)*(yy/h-0.5))*rng.uniform(0.8,1.2))[...,None]
-    img = img*np.exp(rng.normal(0, 0.05, 3))                # the camera's white balance: each channel a few per cent up or down
-    img = img*_GAIN + _SHIFT + rng.normal(0, rng.uniform(0.01,0.06), img.shape)   # sensor noise, more in some photos than others
+    img = img*((1 + rng.uniform(-0.25,
+                                0.25)*(xx/w-0.5) + rng.uniform(-0.25,0.25)*(yy/h-0.5))*rng.uniform(0.8,1.2))[...,None]
+    # the camera's white balance: each channel a few per cent up or down
+    img = img*np.exp(rng.normal(0, 0.05, 3))
+    # sensor noise, more in some photos than others
+    img = img*_GAIN + _SHIFT + rng.normal(0, rng.uniform(0.01,0.06), img.shape)
     im = Image.fromarray((img.clip(0,1)*255).astype(np.uint8))
     if (r := rng.uniform(0,1.3)) > 0.2: im = im.filter(ImageFilter.GaussianBlur(r))
     return im, mask > 0.3
@@ -163,10 +179,13 @@ def paddy_sample(dest:str|Path=None, # folder to build in (default: one in `data
                  size:tuple=(96,128), # image (width, height); the real ones are 480x640 portrait
                  seed:int=42,       # same seed, same sample
                 )->Path:            # the competition folder
-    "Build (once, then reuse) a synthetic Paddy competition folder laid out like Kaggle's, with the real label and variety frequencies"
+    ("Build (once, then reuse) a synthetic Paddy competition folder laid out like Kaggle's, with the real label and "
+     "variety frequencies")
     params = dict(kind='paddy', version=SAMPLE_VERSION, n_train=n_train, n_test=n_test, size=list(size), seed=seed)
-    if n_train < 1 or n_test < 0: raise BadValue(f"n_train must be at least 1 and n_test at least 0, not {n_train} and {n_test}.")
-    dest = sample_dest(dest, 'paddy_sample', params, sample_settings(paddy_sample, kind='paddy', version=SAMPLE_VERSION))
+    if n_train < 1 or n_test < 0:
+        raise BadValue(f"n_train must be at least 1 and n_test at least 0, not {n_train} and {n_test}.")
+    dest = sample_dest(dest, 'paddy_sample', params,
+                       sample_settings(paddy_sample, kind='paddy', version=SAMPLE_VERSION))
     def pairs(n, rng):
         c = paddy_counts(n)
         vl = [(v,l) for v in c.index for l in c.columns for _ in range(c.loc[v,l])]
@@ -184,7 +203,8 @@ def paddy_sample(dest:str|Path=None, # folder to build in (default: one in `data
         df.sort_values(['label','variety','age'], kind='stable').to_csv(tmp/'train.csv', index=False)
         (tmp/'test_images').mkdir()
         ids = [f'{200001+i}.jpg' for i in range(n_test)]
-        for i,(v,l) in zip(ids, pairs(n_test, rng)): paddy_image(l, v, size, rng)[0].save(tmp/'test_images'/i, quality=90)
+        for i,(v,l) in zip(ids, pairs(n_test, rng)):
+            paddy_image(l, v, size, rng)[0].save(tmp/'test_images'/i, quality=90)
         pd.DataFrame(dict(image_id=ids, label='')).to_csv(tmp/'sample_submission.csv', index=False)
     return build_once(dest, params, build)
 
@@ -201,7 +221,8 @@ def min_sample_for(label:str='bacterial_panicle_blight', # the label whose folde
                    bs:int=64, # the batch size
                    valid_pct:float=0.2, # the share held out for validation
                   )->int: # the smallest `n_train` that gives `label` at least `bs` training images
-    "The smallest `paddy_sample(n_train=...)` in which `label` alone fills one training batch of `bs` after a `valid_pct` split"
+    ("The smallest `paddy_sample(n_train=...)` in which `label` alone fills one training batch of `bs` after a "
+     "`valid_pct` split")
     if label not in PADDY_LABELS: raise BadValue(f"Unknown label {label!r}; expected one of {PADDY_LABELS}.")
     ok = lambda n: (k := int(paddy_counts(n)[label].sum())) - int(k*valid_pct) >= bs
     n = bs

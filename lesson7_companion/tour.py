@@ -43,7 +43,8 @@ class EpochLine(Callback):
 
 # %% ../nbs/80_tour.ipynb #8e07ad9a
 class Done(NamedTuple):
-    "What a tour step hands back: its key number as text for the table, its values for `tour.json`, and its learner if a later step uses it"
+    ("What a tour step hands back: its key number as text for the table, its values for `tour.json`, and its learner "
+     "if a later step uses it")
     metric:str; res:dict; learn:Learner=None
 
 def _data_step(paddy:Path|None, movielens:Path|None)->Done:
@@ -54,7 +55,9 @@ def _data_step(paddy:Path|None, movielens:Path|None)->Done:
 
 def _multi_step(out:Path, epochs:int, paddy:Path|None)->Done:
     learn,res = train_paddy(paddy, epochs=epochs, out=out, cbs=EpochLine())
-    return Done(f"disease_err {res['disease_err']:.3f}, variety_err {res['variety_err']:.3f}", res | memory_report(learn), learn)   # which leaves BatchNorm's statistics for the cross-entropy step
+    # which leaves BatchNorm's statistics for the cross-entropy step
+    return Done(f"disease_err {res['disease_err']:.3f}, variety_err {res['variety_err']:.3f}",
+                res | memory_report(learn), learn)
 
 def _ce_step(learn:Learner)->Done:
     "The disease head's validation loss of the multi-target `learn`, by the lesson's `cross_entropy` and by PyTorch's"
@@ -64,21 +67,25 @@ def _ce_step(learn:Learner)->Done:
     return Done(f"{ours:.4f}, PyTorch's {torch_:.4f}", dict(ours=ours, torch=torch_))
 
 def _accum_step(out:Path, epochs:int, accum:int, paddy:Path|None, base:Learner)->Done:
-    "`train` with `accum` micro-batches per step, its activations measured against `base`, the same model without accumulation"
+    ("`train` with `accum` micro-batches per step, its activations measured against `base`, the same model without "
+     "accumulation")
     _,res = train(paddy, accum=accum, epochs=epochs, out=out, cbs=EpochLine())
     res['activations_vs_no_accum'] = res['saved_activation_bytes_per_micro_batch']/memory_report(base)['saved_activation_bytes_per_micro_batch']
-    return Done(f"disease_err {res['disease_err']:.3f}, variety_err {res['variety_err']:.3f}; activations {res['activations_vs_no_accum']:.2f}x", res)
+    return Done(f"disease_err {res['disease_err']:.3f}, variety_err {res['variety_err']:.3f}; activations "
+                f"{res['activations_vs_no_accum']:.2f}x", res)
 
 def _mid_step(out:Path, paddy:Path|None)->Done:
     by_hand,block = mid_level_dls(paddy_datasets(paddy)),paddy_dls(paddy)
     diffs = data_diffs(by_hand, block)
-    by_hand.show_batch(max_n=6, nrows=2, figsize=(7,6)); plt.savefig(out/'mid_level_batch.png', dpi=80, bbox_inches='tight'); plt.close()
+    by_hand.show_batch(max_n=6, nrows=2,
+                       figsize=(7,6)); plt.savefig(out/'mid_level_batch.png', dpi=80, bbox_inches='tight'); plt.close()
     return Done("same split, vocabs and items as the DataBlock" if not diffs else 'differs: ' + '; '.join(diffs),
                 dict(split=f"{len(by_hand.train_ds)}/{len(by_hand.valid_ds)}", diffs=diffs))
 
 def _collab_step(out:Path, epochs:int, wd:float, movielens:Path|None)->Done:
     _,res = train_collab(movielens, wd=wd, lr=1e-2, epochs=epochs, progress=False, out=out)
-    floor = f" ({res['valid_mse']/res['noise_floor_mse']:.2f}x the noise floor)" if 'noise_floor_mse' in res else ''   # the sample knows it
+    # the sample knows it
+    floor = f" ({res['valid_mse']/res['noise_floor_mse']:.2f}x the noise floor)" if 'noise_floor_mse' in res else ''
     return Done(f"valid MSE {res['valid_mse']:.3f}{floor}", res)
 
 TOUR_STEPS = {  # key (its folder in the results, its entry in tour.json) -> (lesson, what is run)
@@ -96,9 +103,11 @@ def _run_dir(out):
     out = Path(out)
     if out.exists() and not out.is_dir(): raise NotAFolder(f"{out} is a file; give a folder for the tour's results.")
     if out.is_dir() and any(out.iterdir()) and not (out/'tour.json').exists():
-        raise PathInTheWay(f"{out} already holds files that are not from a tour; give a new or empty folder, so nothing in it is overwritten.")
+        raise PathInTheWay(f"{out} already holds files that are not from a tour; give a new or empty folder, so "
+                           "nothing in it is overwritten.")
     out.mkdir(parents=True, exist_ok=True)
-    for k in TOUR_STEPS: shutil.rmtree(out/k, ignore_errors=True)   # an earlier tour's runs: its own, and each run folder is written anew
+    # an earlier tour's runs: its own, and each run folder is written anew
+    for k in TOUR_STEPS: shutil.rmtree(out/k, ignore_errors=True)
     (out/'tour.json').write_text(json.dumps(dict(status='running')))
     return out
 
@@ -136,7 +145,8 @@ def tour(out:str|Path='runs/tour', # folder for the summary, each run's results 
          paddy:str|Path=None, # a Paddy competition folder (default: the built-in sample)
          movielens:str|Path=None, # a MovieLens 100k folder (default: the built-in sample)
         )->pd.DataFrame: # one row per step: lesson, run, key metric, seconds
-    "Run each lesson's experiment on the built-in data in order, printing progress; write the summary and plots into `out`"
+    ("Run each lesson's experiment on the built-in data in order, printing progress; write the summary and plots into "
+     "`out`")
     for nm,v in (('epochs', epochs), ('collab_epochs', collab_epochs)):
         if not isinstance(v, int) or v < 1: raise BadValue(f"{nm} must be a whole number of at least 1, not {v}.")
     micro = check_accum(32, accum)
@@ -150,11 +160,14 @@ def tour(out:str|Path='runs/tour', # folder for the summary, each run's results 
         run('cross_entropy', _ce_step, multi.learn)
         run('grad_accum', _accum_step, out/'grad_accum', epochs, accum, paddy, multi.learn)
         run('mid_level', _mid_step, out, paddy)
-        wd0,wd1 = (run(f'collab_wd{wd}', _collab_step, out/f'collab_wd{wd}', collab_epochs, wd, movielens) for wd in (0, 0.1))
+        wd0,wd1 = (run(f'collab_wd{wd}', _collab_step, out/f'collab_wd{wd}', collab_epochs, wd,
+                       movielens) for wd in (0, 0.1))
     _plot_collab(out, wd0.res, wd1.res)
-    df = pd.DataFrame(run.rows).sort_values('lesson', kind='stable', ignore_index=True)   # run in the order needed, shown in lesson order
+    # run in the order needed, shown in lesson order
+    df = pd.DataFrame(run.rows).sort_values('lesson', kind='stable', ignore_index=True)
     df.to_csv(out/'summary.csv', index=False); (out/'summary.md').write_text(_table_md(df))
     total = round(time.time()-t0, 1)
-    (out/'tour.json').write_text(json.dumps(dict(status='done', seconds=total, summary=df.to_dict('records'), results=run.results), indent=1, default=str))
+    (out/'tour.json').write_text(json.dumps(dict(status='done', seconds=total, summary=df.to_dict('records'),
+                                                 results=run.results), indent=1, default=str))
     print(f"\n{df.to_string(index=False)}\n\ntotal {total} s; summary, runs and plots in {out}", flush=True)
     return df
