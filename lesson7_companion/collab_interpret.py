@@ -153,56 +153,63 @@ def gini(counts:np.ndarray, # how many ratings each movie has (or anything else 
     c = np.sort(np.asarray(counts, dtype=float)); n = len(c)
     return float((n + 1 - 2*(np.cumsum(c)/c.sum()).sum())/n)
 
+def _feedback_start(path, start, seed):
+    "The planted truth of the sample at `path` and a `start` share of its ratings, as 0-based (users, movies, ratings)"
+    path = get_movielens(path=path) if path else get_movielens()
+    if not (path/'truth.json').exists():   # real ratings cannot say what a user would give a movie they never rated
+        raise MissingPath(f"{path} has no truth.json: simulate_feedback rates the movies it recommends with the "
+                          "built-in sample's planted truth, which real ratings such as ml-100k do not have. "
+                          "Run it on the sample: simulate_feedback() builds or reuses it.")
+    t,r = json.loads((path/'truth.json').read_text()),read_ratings(path)
+    r = r.sample(frac=start, random_state=seed)
+    return t, r.user.values-1, r.movie.values-1, r.rating.values.astype(float)
+
+def _feedback_row(rnd, m, y, ni, share, lift):
+    "One round's row: how concentrated the ratings per movie are"
+    cnt = np.bincount(m, minlength=ni); c = np.sort(cnt)
+    return dict(round=rnd, ratings=len(y), top_1pct_share=c[-max(1, ni//100):].sum()/len(y), gini=gini(cnt),
+                movies_with_ratings=int((cnt > 0).sum()), share=share, lift=lift)
+
+def _picks(score, seen, on, k, other):
+    "Each user's `k` best-scored unseen movies; the users not (yet) `on` the rollout get random scores from `other`"
+    nu,ni = seen.shape
+    score = np.broadcast_to(score, (nu, ni))
+    if not on.all(): score = np.where(on[:, None], score, other.random((nu, ni)))
+    return np.argsort(np.where(seen, -np.inf, score), axis=1)[:, ::-1][:, :k]
+
 def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json rates the recommended movies)
                       rounds:int=8, # rounds of recommendation (ignored when `share` is a list: one round per share)
                       k:int=5, # movies recommended to each user per round
                       start:float=0.1, # share of the real history to start from: a young platform
-                      # the recommender: each movie's mean rating, pulled towards the overall mean by this many ratings
-                      shrink:float=20,
-                      # 'best': the top-scored movies, rescored each round; 'frozen': the same, scored once; 'random': any unrated ones
+                      shrink:float=20, # the recommender: each movie's mean rating, shrunk to the overall mean by this many ratings
+                      # 'best': top-scored movies, rescored each round; 'frozen': scored once; 'random': any unrated ones
                       policy:str='best',
                       seed:int=0, # seed of the random policy and of the starting history
-                      # share of users shown `policy`'s picks, or one share per round (a gradual rollout); the rest see random movies
+                      # share of users shown `policy`'s picks, or one per round (a gradual rollout); the rest see random ones
                       share:float|list=1.0,
-                      # the rollout's stop rule: once a round's `lift` exceeds it, every later round shows everyone random movies
-                      limit:float=None,
+                      limit:float=None, # stop rule: once a round's `lift` exceeds it, later rounds show everyone random movies
                      )->pd.DataFrame:
-    ("Recommend each user the `k` best-scored movies they have not rated, add the ratings they give, and repeat; the "
-     "ratings per movie each round")
+    "Recommend each user `k` unrated movies, add the ratings they give, and repeat: the ratings per movie each round"
     if policy not in ('best', 'frozen', 'random'):
         raise BadValue(f"Unknown policy {policy!r}: use 'best', 'frozen' or 'random'.")
-    path = Path(path) if path else get_movielens()
-    if not (path/'truth.json').exists():   # real ratings cannot say what a user would give a movie they never rated
-        raise MissingPath(f"{path} has no truth.json: simulate_feedback rates the movies it recommends with the "
-                          "built-in sample's planted "
-                          "truth, which real ratings such as ml-100k do not have. Run it on the sample: "
-                          "simulate_feedback() builds or reuses it.")
-    t,r = json.loads((path/'truth.json').read_text()),read_ratings(path)
-    rng = np.random.default_rng(seed)
-    nu,ni = len(t['user_bias']),len(t['item_bias'])
+    t,u,m,y = _feedback_start(path, start, seed)
+    rng,nu,ni = np.random.default_rng(seed),len(t['user_bias']),len(t['item_bias'])
     ub,ib,uf,itf = (np.array(t[o]) for o in ('user_bias','item_bias','user_factors','item_factors'))
-    r = r.sample(frac=start, random_state=seed)
-    u,m,y = r.user.values-1,r.movie.values-1,r.rating.values.astype(float)
     shares = list(share) if is_listy(share) else [share]*rounds
     # who joins a rollout first; the others' random picks
     order,other = np.random.default_rng([seed, 1]).permutation(nu),np.random.default_rng([seed, 2])
     rows,first,stopped,s,lift = [],None,False,np.nan,np.nan
     for rnd in range(len(shares)+1):
-        cnt = np.bincount(m, minlength=ni)
-        c = np.sort(cnt)
-        rows.append(dict(round=rnd, ratings=len(y), top_1pct_share=c[-max(1, ni//100):].sum()/len(y),
-                         gini=gini(cnt), movies_with_ratings=int((cnt > 0).sum()), share=s, lift=lift))
+        rows.append(_feedback_row(rnd, m, y, ni, s, lift))
         if rnd == len(shares): break
+        cnt = np.bincount(m, minlength=ni)
         score = (np.bincount(m, y, ni) + shrink*y.mean())/(cnt + shrink)
         if policy == 'frozen': first = score if first is None else first; score = first
         seen = np.zeros((nu, ni), bool); seen[u, m] = True
         if policy == 'random': score = rng.random((nu, ni))  # each user gets their own random picks
-        score,s = np.broadcast_to(score, (nu, ni)),0. if stopped else shares[rnd]
+        s = 0. if stopped else shares[rnd]
         on = np.zeros(nu, bool); on[order[:round(s*nu)]] = True
-        # the users not (yet) in the rollout
-        if not on.all(): score = np.where(on[:, None], score, other.random((nu, ni)))
-        pick = np.argsort(np.where(seen, -np.inf, score), axis=1)[:, ::-1][:, :k]
-        pop = cnt/len(y)   # each movie's share of the ratings so far
+        pick,pop = _picks(score, seen, on, k, other),cnt/len(y)   # each movie's share of the ratings so far
         # how much more popular the rollout's picks are
         lift = pop[pick[on]].mean()/pop[pick[~on]].mean() if 0 < on.sum() < nu else np.nan
         stopped |= limit is not None and lift > limit

@@ -7,7 +7,7 @@ Docs: https://lesson7.github.io/lesson7-companion/multi_target.html.md"""
 # %% auto #0
 __all__ = ['HEAD_GETTERS', 'HEAD_COLS', 'VarietyOf', 'portrait_size', 'paddy_block', 'paddy_dls', 'head_vocabs', 'MultiHeadLoss',
            'HeadMetric', 'multi_head', 'resnet10t_quarter', 'check_arch', 'paddy_learner', 'lesion_focus', 'head_probs',
-           'decode_heads', 'paddy_submission', 'train_paddy', 'write_run', 'bench_paddy', 't_interval', 'compare_heads']
+           'decode_heads', 'paddy_submission', 'train_paddy', 'write_run']
 
 # %% ../nbs/02_multi_target.ipynb #ac4a6bfb
 import json, time, difflib, operator
@@ -294,73 +294,3 @@ def write_run(learn:Learner, # the trained learner
             paddy_submission(learn, path).to_csv(tmp/'submission.csv', index=False)
         learn.export(tmp.absolute()/'model.pkl')
         (tmp/'metrics.json').write_text(json.dumps(res, indent=2, allow_nan=False))
-
-# %% ../nbs/02_multi_target.ipynb #9db7d44c
-def bench_paddy(runs:list=None, # settings for `train_paddy`, one dict per row
-                **kwargs, # settings shared by every row
-               )->pd.DataFrame: # one row per run
-    ("Train each of `runs` (with the settings in `kwargs` shared by all) and tabulate seconds, images per second and "
-     "the error of each head")
-    runs = runs or [dict(arch='resnet10t_quarter'), dict(arch='resnet10t_quarter', single=True)]
-    rows = []
-    for r in runs:
-        _,res = train_paddy(**{**kwargs, **r})
-        st = res['settings']
-        rows.append(dict(model='disease only' if st['single'] else 'disease + variety', seed=st['seed'],
-                         arch=st['arch'], size='x'.join(map(str, st['size'])),
-                         bs=st['bs'], epochs=st['epochs'], seconds=res['seconds'], images_per_sec=res['images_per_sec'],
-                         disease_err=res['disease_err'], variety_err=res.get('variety_err', float('nan'))))
-    return pd.DataFrame(rows)
-
-# %% ../nbs/02_multi_target.ipynb #77454eff
-def t_interval(x, # the measurements, such as one gap per seed
-               conf:float=0.95, # the confidence level
-              )->tuple: # (mean, low, high)
-    "Mean of `x` and the `conf` confidence interval of the mean from Student's t with `len(x)-1` degrees of freedom"
-    from scipy import stats   # comes with scikit-learn
-    x = np.asarray(x, dtype=float)
-    m,h = x.mean(),stats.t.ppf((1+conf)/2, len(x)-1)*x.std(ddof=1)/np.sqrt(len(x))
-    return m, m-h, m+h
-
-def _targets(ds, n):
-    "The first `n` targets of every item of `ds` as tensors; no photo is opened"
-    return [torch.stack([tl[i] for i in range(len(ds))]) for tl in ds.tls[ds.n_inp:ds.n_inp+n]]
-
-def compare_heads(
-    seeds:list=range(8), # one pair of trainings per seed (the split, the batches' order and the initial weights)
-                  size:int|tuple=40, # image height (width is 3/4 of it), or (height, width)
-                  epochs:int=6, # epochs of `fit_one_cycle`
-                  lr:float=1e-2, # peak learning rate
-                  bs:int=32, # images per batch
-                  path:str|Path=None, # a Paddy folder (default: the built-in sample)
-                  # share of the training photos kept, the same ones for both models of a seed (the validation photos all stay)
-                  train_pct:float=1.,
-                 )->pd.DataFrame: # disease error per seed (rows) and model (columns)
-    ("Disease error of the two-head and the disease-only `paddy_learner` from each of `seeds`, the photos decoded once "
-     "and kept in memory")
-    if not 0 < train_pct <= 1:
-        raise BadValue(f"train_pct={train_pct} is the share of the training photos kept: use a value above 0 and at "
-                       "most 1.")
-    photos,rows = {},[]
-    for seed in seeds:
-        for heads in (('disease','variety'), ('disease',)):
-            dls = paddy_dls(path, heads=heads, size=size, bs=bs, seed=seed)
-            if not photos:   # every photo through the item and batch pipeline once, as `test_dl` does for new photos
-                files = dls.train_ds.items + dls.valid_ds.items
-                photos = dict(zip(files, torch.cat([xb.as_subclass(Tensor) for xb, in dls.test_dl(files, bs=64)])))
-            mem = []
-            for ds,train in ((dls.train_ds,True), (dls.valid_ds,False)):
-                i = torch.randperm(len(ds),
-                                   generator=torch.Generator().manual_seed(seed))[:round(len(ds)*train_pct)].sort().values if train else slice(None)
-                mem.append(DataLoader(list(zip(torch.stack([photos[f] for f in ds.items])[i],
-                                               *[t[i] for t in _targets(ds, len(heads))])),
-                                      bs=bs, shuffle=train, drop_last=train))
-            set_seed(seed, reproducible=True)
-            learn = paddy_learner(dls)
-            learn.dls = DataLoaders(*mem, device=dls.device)
-            learn.dls.n_inp = 1
-            with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
-            rows.append(dict(seed=seed, model='disease only' if len(heads) == 1 else 'disease + variety',
-                             disease_err=float(learn.recorder.values[-1][2])))
-    return pd.DataFrame(rows).pivot(index='seed', columns='model',
-                                    values='disease_err')[['disease + variety', 'disease only']]

@@ -43,13 +43,8 @@ def read_csv_checked(fn:Path, # csv file to read
     return df
 
 # %% ../nbs/00c_readers.ipynb #e7655b9a
-def check_paddy(path:str|Path, # a Paddy competition folder
-                check_images:bool=True, # open every image too (slower on the real 13,876 images)
-               )->Path:           # `path`, checked
-    "Check that `path` is laid out like Kaggle's Paddy competition and that `train.csv` agrees with the image files"
-    path = Path(path).expanduser()
-    hint = "Download the real data with `get_paddy('kaggle')`, or build the sample with `get_paddy()`."
-    if not path.is_dir(): raise MissingPath(f"{path} is not a folder. {hint}")
+def _paddy_csv(path, hint):
+    "`train.csv` of the Paddy folder `path`, checked: the columns, no empty cell, each image once"
     if not (path/'train.csv').is_file():
         raise MissingPath(f"{path} has no train.csv, so it is not a Paddy competition folder. {hint}")
     df = read_csv_checked(path/'train.csv', PADDY_COLS, dtype={'image_id':str, 'label':str, 'variety':str})
@@ -61,6 +56,10 @@ def check_paddy(path:str|Path, # a Paddy competition folder
     dup = df.image_id[df.image_id.duplicated()]
     if len(dup):
         raise BadValue(f"{path/'train.csv'} lists {_some(dup)} more than once; each image_id must appear once.")
+    return df
+
+def _paddy_images(path, df, hint):
+    "The training images of `path`, checked against `df`: a folder per label, a file per row and a row per file"
     imgs = path/'train_images'
     if not imgs.is_dir(): raise MissingPath(f"{path} has train.csv but no train_images folder. {hint}")
     folders = {d.name for d in imgs.iterdir() if d.is_dir()}
@@ -68,27 +67,32 @@ def check_paddy(path:str|Path, # a Paddy competition folder
         raise BadValue(f"train.csv has labels with no folder in {imgs}: {_some(nofolder)}. Each label needs a folder "
                        "train_images/<label>/ holding its images.")
     files = get_image_files(imgs, folders=list(folders))
-    on_disk = {f'{f.parent.name}/{f.name}' for f in files}
-    listed = set(df.label+'/'+df.image_id)
+    on_disk,listed = {f'{f.parent.name}/{f.name}' for f in files},set(df.label+'/'+df.image_id)
     if missing := listed-on_disk:
         raise MissingPath(f"{len(missing)} image(s) in train.csv have no file, e.g. train_images/{_some(missing)}. "
                           "Restore them, or delete their rows from train.csv.")
     if extra := on_disk-listed:
         raise BadValue(f"{len(extra)} image file(s) are not in train.csv, e.g. train_images/{_some(extra)}. Add a row "
                        "for each to train.csv, or move them out of train_images.")
-    tst = path/'test_images'
+    return files
+
+def check_paddy(path:str|Path, # a Paddy competition folder
+                check_images:bool=True, # open every image too (slower on the real 13,876 images)
+               )->Path:           # `path`, checked
+    "Check that `path` is laid out like Kaggle's Paddy competition and that `train.csv` agrees with the image files"
+    path = Path(path).expanduser()
+    hint = "Download the real data with `get_paddy('kaggle')`, or build the sample with `get_paddy()`."
+    if not path.is_dir(): raise MissingPath(f"{path} is not a folder. {hint}")
+    files,tst = _paddy_images(path, _paddy_csv(path, hint), hint),path/'test_images'
     if (path/'sample_submission.csv').is_file():
         sub = read_csv_checked(path/'sample_submission.csv', ['image_id','label'], dtype=str)
         have = {f.name for f in get_image_files(tst)} if tst.is_dir() else set()
         if lost := set(sub.image_id)-have:
             raise MissingPath(f"{len(lost)} image(s) in sample_submission.csv have no file in {tst}, e.g. "
                               f"{_some(lost)}.")
-    if check_images:
-        allf = files + (get_image_files(tst) if tst.is_dir() else L())
-        if bad := verify_images(allf):
-            raise BadValue(f"{len(bad)} file(s) are not readable images, e.g. "
-                           f"{_some(o.relative_to(path) for o in bad)}. Re-download them, or remove them and their "
-                           "rows in train.csv.")
+    if check_images and (bad := verify_images(files + (get_image_files(tst) if tst.is_dir() else L()))):
+        raise BadValue(f"{len(bad)} file(s) are not readable images, e.g. {_some(o.relative_to(path) for o in bad)}. "
+                       "Re-download them, or remove them and their rows in train.csv.")
     return path
 
 # %% ../nbs/00c_readers.ipynb #43f40207

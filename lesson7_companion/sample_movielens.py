@@ -185,6 +185,65 @@ def _same_film(titles, *arrays):
         i = first.setdefault(t, j)
         for a in arrays: a[j] = a[i]
 
+def _movies(n_items, rng):
+    "Genres (one to three each, at ml-100k's frequencies) and titles of `n_items` movies"
+    g = np.array(list(ML_GENRE_COUNTS.values()), float)
+    genres = np.zeros((n_items, len(ML_GENRES)), int)
+    for i in range(n_items): genres[i, 1+rng.choice(len(g), rng.integers(1,4), replace=False, p=g/g.sum())] = 1
+    return genres, ml_titles(n_items, 18 if n_items >= 1000 else 0, rng)
+
+def _movie_tastes(titles, genres, item_b, rng):
+    "Each movie's tastes (its taste genres, centred, plus noise), with the planted titles' biases and tastes put in"
+    item_f = rng.normal(0, 0.2, (len(titles), len(TASTE_GENRES)))
+    _plant(titles, genres, item_b)
+    taste = genres[:, [ML_GENRES.index(t) for t in TASTE_GENRES]].astype(float)
+    item_f += taste - taste.mean(0)
+    _plant_tastes(titles, item_f, rng)
+    _same_film(titles, genres, item_b, item_f)
+    return item_f
+
+def _popularity(item_b, md, rng):
+    "Hand out the ratings per movie `md`: better movies more, the planted favourites most, the planted flops a few dozen"
+    pop = item_b + rng.normal(0, 0.5, len(item_b))
+    mid = np.quantile(pop, 0.6)
+    for t,(i,_,role) in PLANTED_TITLES.items():
+        if i > len(item_b) or role not in ('high', 'low'): continue
+        pop[i-1] = 1e3 + (t == 'Star Wars (1977)') if role == 'high' else mid
+    mdeg = np.empty(len(item_b), int); mdeg[np.argsort(pop, kind='stable')] = md
+    return mdeg
+
+def _write_ml(tmp, u, m, r, titles, genres, n_users, rng):
+    "Write `u.data`, `u.item` and `u.user` into `tmp` in ml-100k's formats"
+    ts,o = rng.integers(874724710, 893286639, len(r)),rng.permutation(len(r))
+    df = pd.DataFrame(dict(user=u+1, item=m+1, rating=r, ts=ts)).iloc[o]
+    df.to_csv(tmp/'u.data', sep='\t', header=False, index=False)
+    mon,url = 'Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec'.split(),'http://us.imdb.com/M/title-exact?'
+    lines = [f"{i+1}|{t}|{rng.integers(1,29):02d}-{rng.choice(mon)}-{t[-5:-1]}||{url}{t.replace(' ','%20')}|"
+             + '|'.join(map(str, genres[i])) for i,t in enumerate(titles)]
+    (tmp/'u.item').write_bytes(('\n'.join(lines)+'\n').encode('latin-1'))
+    occ = ['student','engineer','educator','programmer','writer','artist','other']
+    (tmp/'u.user').write_text(''.join(f"{i+1}|{rng.integers(15,70)}|{rng.choice(['M','F'])}|{rng.choice(occ)}|"
+                                      f"{rng.integers(10000,99999)}\n" for i in range(n_users)))
+
+def _build_movielens(tmp, n_users, n_items, n_ratings, noise_sd, seed):
+    "Draw the planted truth and the ratings from it, and write the sample's files into `tmp`"
+    rng = np.random.default_rng(seed)
+    genres,titles = _movies(n_items, rng)
+    user_b,item_b = rng.normal(0, 0.5, n_users),rng.normal(0, 0.8, n_items)
+    item_f = _movie_tastes(titles, genres, item_b, rng)
+    user_f = rng.normal(0, 0.5, (n_users, len(TASTE_AXES))) @ TASTE_AXES   # each user: a point on the two taste axes
+    ud,md = rating_counts(n_users, n_items, n_ratings)
+    u,m = pair_up(ud[rng.permutation(n_users)], _popularity(item_b, md, rng), rng)
+    mean = user_b[u] + item_b[m] + (user_f[u]*item_f[m]).sum(1)
+    score = mean + rng.normal(0, noise_sd, len(mean))
+    cuts = np.quantile(score, np.cumsum(list(ML_100K['rating_share'].values()))[:-1])
+    _write_ml(tmp, u, m, 1 + np.searchsorted(cuts, score), titles, genres, n_users, rng)
+    r5 = lambda a: a.round(5).tolist()
+    truth = dict(noise_sd=noise_sd, cuts=cuts.round(6).tolist(), noise_floor_mse=noise_floor(mean, noise_sd, cuts),
+                 taste_genres=TASTE_GENRES, taste_axes=r5(TASTE_AXES), user_bias=r5(user_b), item_bias=r5(item_b),
+                 user_factors=r5(user_f), item_factors=r5(item_f))
+    (tmp/'truth.json').write_text(json.dumps(truth))
+
 def movielens_sample(dest:str|Path=None, # folder to build in (default: one in `data_dir()` named for the settings)
                      n_users:int=943,        # users (ml-100k: 943)
                      n_items:int=1682,       # movies (ml-100k: 1,682)
@@ -192,61 +251,16 @@ def movielens_sample(dest:str|Path=None, # folder to build in (default: one in `
                      noise_sd:float=1.0,     # sd of the noise on the latent score, before it is cut into stars
                      seed:int=42,            # same seed, same sample
                     )->Path:                 # the ml-100k-style folder
-    ("Build (once, then reuse) a synthetic MovieLens 100k folder shaped like the real one, with the planted truth in "
-     "`truth.json`")
-    params = dict(kind='movielens', version=SAMPLE_VERSION, n_users=n_users, n_items=n_items, n_ratings=n_ratings,
-                  noise_sd=noise_sd, seed=seed)
+    "Build (once, then reuse) a synthetic MovieLens 100k folder shaped like the real one, its planted truth in `truth.json`"
     if n_users < 2 or n_items < 20:
         raise BadValue(f"A MovieLens sample needs at least 2 users and 20 movies (each user rates 20), not {n_users} "
                        f"and {n_items}.")
     if not 20*n_users <= n_ratings <= n_users*n_items//2:
         raise BadValue(f"n_ratings={n_ratings} must be between {20*n_users} (20 per user) and {n_users*n_items//2} "
                        "(half the matrix).")
+    params = dict(kind='movielens', version=SAMPLE_VERSION, n_users=n_users, n_items=n_items, n_ratings=n_ratings,
+                  noise_sd=noise_sd, seed=seed)
     dest = sample_dest(dest, 'movielens_sample', params,
                        sample_settings(movielens_sample, kind='movielens', version=SAMPLE_VERSION))
-    def build(tmp):
-        rng = np.random.default_rng(seed)
-        g = np.array(list(ML_GENRE_COUNTS.values()), float)
-        genres = np.zeros((n_items, len(ML_GENRES)), int)
-        for i in range(n_items): genres[i, 1+rng.choice(len(g), rng.integers(1,4), replace=False, p=g/g.sum())] = 1
-        titles = ml_titles(n_items, 18 if n_items >= 1000 else 0, rng)
-        user_b,item_b = rng.normal(0, 0.5, n_users),rng.normal(0, 0.8, n_items)
-        item_f = rng.normal(0, 0.2, (n_items, len(TASTE_GENRES)))
-        _plant(titles, genres, item_b)
-        taste = genres[:, [ML_GENRES.index(t) for t in TASTE_GENRES]].astype(float)
-        item_f += taste - taste.mean(0)
-        _plant_tastes(titles, item_f, rng)
-        _same_film(titles, genres, item_b, item_f)
-        # each user: a point on the two taste axes
-        user_f = rng.normal(0, 0.5, (n_users, len(TASTE_AXES))) @ TASTE_AXES
-        ud,md = rating_counts(n_users, n_items, n_ratings)
-        ud = ud[rng.permutation(n_users)]
-        pop = item_b + rng.normal(0, 0.5, n_items)        # better movies are rated more often ...
-        mid = np.quantile(pop, 0.6)
-        # ... the planted favourites most of all, the planted flops a few dozen times
-        for t,(i,_,role) in PLANTED_TITLES.items():
-            if i <= n_items and role in ('high','low'):
-                pop[i-1] = 1e3 + (t == 'Star Wars (1977)') if role == 'high' else mid
-        mdeg = np.empty(n_items, int); mdeg[np.argsort(pop, kind='stable')] = md
-        u,m = pair_up(ud, mdeg, rng)
-        mean = user_b[u] + item_b[m] + (user_f[u]*item_f[m]).sum(1)
-        score = mean + rng.normal(0, noise_sd, len(mean))
-        cuts = np.quantile(score, np.cumsum(list(ML_100K['rating_share'].values()))[:-1])
-        r = 1 + np.searchsorted(cuts, score)
-        ts,o = rng.integers(874724710, 893286639, len(r)),rng.permutation(len(r))
-        pd.DataFrame(dict(user=u+1, item=m+1, rating=r,
-                          ts=ts)).iloc[o].to_csv(tmp/'u.data', sep='\t', header=False, index=False)
-        mon = 'Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec'.split()
-        lines = [f"{i+1}|{t}|{rng.integers(1,29):02d}-{rng.choice(mon)}-{t[-5:-1]}||http://us.imdb.com/M/title-exact?{t.replace(' ','%20')}|"
-                 + '|'.join(map(str, genres[i])) for i,t in enumerate(titles)]
-        (tmp/'u.item').write_bytes(('\n'.join(lines)+'\n').encode('latin-1'))
-        occ = ['student','engineer','educator','programmer','writer','artist','other']
-        (tmp/'u.user').write_text(''.join(f"{i+1}|{rng.integers(15,70)}|{rng.choice(['M','F'])}|{rng.choice(occ)}|{rng.integers(10000,99999)}\n"
-                                          for i in range(n_users)))
-        truth = dict(noise_sd=noise_sd, cuts=cuts.round(6).tolist(), noise_floor_mse=noise_floor(mean, noise_sd, cuts),
-                     taste_genres=TASTE_GENRES,
-                     taste_axes=TASTE_AXES.round(5).tolist(),
-                     user_bias=user_b.round(5).tolist(), item_bias=item_b.round(5).tolist(),
-                     user_factors=user_f.round(5).tolist(), item_factors=item_f.round(5).tolist())
-        (tmp/'truth.json').write_text(json.dumps(truth))
-    return build_once(dest, params, build)
+    return build_once(dest, params, partial(_build_movielens, n_users=n_users, n_items=n_items, n_ratings=n_ratings,
+                                            noise_sd=noise_sd, seed=seed))

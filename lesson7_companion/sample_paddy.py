@@ -122,28 +122,42 @@ def _lesions(label, t, u, L, h, rng):
 _GAIN,_SHIFT = np.array([1.161, 1.897, 1.536]),np.array([-0.054, -0.382, -0.178])
 _TINT = 0.35  # how far the two tints of a leaf are from its colour, towards yellow and towards blue
 
-def paddy_image(label:str, # the disease, whose lesions are drawn on the leaf
-                variety:str, # the rice variety, which sets where the leaf's two tints go
-                size:tuple=(96,128), # (width, height), portrait like the real 480x640
-                rng=None, # a `np.random.Generator`
-               )->tuple: # (the photo, a boolean lesion mask of shape (height, width))
-    ("A synthetic close-up of a rice leaf with the lesions of `label` and the tint pattern of `variety`, and where the "
-     "lesions are")
-    rng = ifnone(rng, np.random.default_rng())
-    if variety not in PADDY_VARIETIES:
-        raise BadValue(f"Unknown variety {variety!r}; expected one of {PADDY_VARIETIES}.")
-    w,h = size
-    img = _background(rng, h, w)
+def _leaf(rng, h, w):
+    "A leaf across an `h` x `w` frame: distance along it (`t`), across it (`u`, ±1 at its edges), its length, its pixels"
     yy,xx = np.mgrid[0:h,0:w].astype(np.float32)
     ang,cx = rng.uniform(-0.45,0.45),rng.uniform(0.3,0.7)*w
     t = (xx-cx)*np.sin(ang) - (yy-h)*np.cos(ang)     # distance along the leaf, from the bottom edge up
     s = (xx-cx)*np.cos(ang) + (yy-h)*np.sin(ang)     # signed distance across it
     L = h*rng.uniform(0.95,1.25)                     # the leaf's length: the tip may be out of the frame
     hw = w*rng.uniform(0.19,0.26)*np.clip((L-t)/(0.35*L), 0, 1)**0.6   # half its width, tapering to the tip
-    leaf = (np.abs(s) < hw) & (t > -5)
-    u = s/np.maximum(hw, 1e-3)
-    lt = (np.array([0.42,0.62,0.16])*rng.uniform(0.85,
-                                                 1.1) + rng.normal(0,0.025,3)) * (0.9+0.2*_noise(rng,h,w,20))[...,None]
+    return t, s/np.maximum(hw, 1e-3), L, (np.abs(s) < hw) & (t > -5)
+
+def _camera(img, rng):
+    "What a camera makes of `img`: uneven light, white balance, the sample's colour stretch, sensor noise, some blur"
+    h,w = img.shape[:2]
+    yy,xx = np.mgrid[0:h,0:w].astype(np.float32)
+    light = (1 + rng.uniform(-0.25,0.25)*(xx/w-0.5) + rng.uniform(-0.25,0.25)*(yy/h-0.5))*rng.uniform(0.8,1.2)
+    img = img*light[...,None]
+    img = img*np.exp(rng.normal(0, 0.05, 3))   # the camera's white balance: each channel a few per cent up or down
+    # sensor noise, more in some photos than others
+    img = img*_GAIN + _SHIFT + rng.normal(0, rng.uniform(0.01,0.06), img.shape)
+    im = Image.fromarray((img.clip(0,1)*255).astype(np.uint8))
+    return im.filter(ImageFilter.GaussianBlur(r)) if (r := rng.uniform(0,1.3)) > 0.2 else im
+
+def paddy_image(label:str, # the disease, whose lesions are drawn on the leaf
+                variety:str, # the rice variety, which sets where the leaf's two tints go
+                size:tuple=(96,128), # (width, height), portrait like the real 480x640
+                rng=None, # a `np.random.Generator`
+               )->tuple: # (the photo, a boolean lesion mask of shape (height, width))
+    "A synthetic close-up of a rice leaf with the lesions of `label` and the tints of `variety`, and the lesions' mask"
+    rng = ifnone(rng, np.random.default_rng())
+    if variety not in PADDY_VARIETIES:
+        raise BadValue(f"Unknown variety {variety!r}; expected one of {PADDY_VARIETIES}.")
+    w,h = size
+    img = _background(rng, h, w)
+    t,u,L,leaf = _leaf(rng, h, w)
+    colour = np.array([0.42,0.62,0.16])*rng.uniform(0.85,1.1) + rng.normal(0,0.025,3)
+    lt = colour * (0.9+0.2*_noise(rng,h,w,20))[...,None]
     lt = lt*(1-0.16*(np.cos(np.pi*u*4.5)>0.6))[...,None]   # parallel veins
     mask = np.zeros((h,w), np.float32)
     for m,c in _lesions(label, t, u, L, h, rng):
@@ -155,16 +169,7 @@ def paddy_image(label:str, # the disease, whose lesions are drawn on the leaf
     # red up, blue down as much: same brightness
     d = _TINT*np.array([1/_GAIN[0],0.,-1/_GAIN[2]])*lt.mean(-1, keepdims=True)/0.4*(1-mask[...,None])
     lt = lt + np.where(yellower[...,None], d, -d)
-    img = np.where(leaf[...,None], lt, img)
-    img = img*((1 + rng.uniform(-0.25,
-                                0.25)*(xx/w-0.5) + rng.uniform(-0.25,0.25)*(yy/h-0.5))*rng.uniform(0.8,1.2))[...,None]
-    # the camera's white balance: each channel a few per cent up or down
-    img = img*np.exp(rng.normal(0, 0.05, 3))
-    # sensor noise, more in some photos than others
-    img = img*_GAIN + _SHIFT + rng.normal(0, rng.uniform(0.01,0.06), img.shape)
-    im = Image.fromarray((img.clip(0,1)*255).astype(np.uint8))
-    if (r := rng.uniform(0,1.3)) > 0.2: im = im.filter(ImageFilter.GaussianBlur(r))
-    return im, mask > 0.3
+    return _camera(np.where(leaf[...,None], lt, img), rng), mask > 0.3
 
 # %% ../nbs/00a_samples.ipynb #1a703936
 def paddy_counts(n:int, # images to share out

@@ -69,7 +69,7 @@ LAUNCHED = {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': '1', 'CUDA
     (['--path', '/nowhere/paddy'], 'lesson7-paddy: error: /nowhere/paddy is not a folder.')], ids=['unknown flag', 'epochs 0', 'bad path'])
 def test_user_error_under_torchrun(args, line):
     "A user error under torchrun (argparse's, or the command's own): one line from one process, no traceback of ours (the launcher's own failure report after it is the launcher's)"
-    from lesson7_companion.data_parallel import free_port
+    from torch.distributed.elastic.utils.distributed import get_free_port as free_port
     r = subprocess.run([str(BIN/'torchrun'), '--nproc_per_node=2', f'--master_port={free_port()}', str(BIN/'lesson7-paddy'), *args],
                        capture_output=True, text=True, env=LAUNCHED, timeout=300)
     ours = [l for l in r.stderr.splitlines() if l.startswith(('lesson7-paddy', 'usage:'))]

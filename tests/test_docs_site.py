@@ -86,8 +86,8 @@ def test_sidebar_lists_the_lessons_in_order(site, server, browser):
     _open(browser, server + 'index.html')
     got = browser.execute_script("return [...document.querySelectorAll('#quarto-sidebar a.sidebar-link[href]')].map(a => [a.getAttribute('href'), a.innerText.trim()])")
     assert got == [[page, title] for _, page, title in SIDEBAR], got
-    assert [nb for nb, _, _ in SIDEBAR][:15] == ['index.ipynb', '00_core.ipynb', '00a_samples.ipynb', '00b_movielens_sample.ipynb', '00c_readers.ipynb',
-                                                 '00d_data.ipynb', '00e_reports.ipynb', '01_cross_entropy.ipynb', '02_multi_target.ipynb',
+    assert [nb for nb, _, _ in SIDEBAR][:16] == ['index.ipynb', '00_core.ipynb', '00a_samples.ipynb', '00b_movielens_sample.ipynb', '00c_readers.ipynb',
+                                                 '00d_data.ipynb', '00e_reports.ipynb', '01_cross_entropy.ipynb', '02_multi_target.ipynb', '02a_two_heads.ipynb',
                                                  '03_grad_accum.ipynb', '03a_data_parallel.ipynb', '03b_ensemble.ipynb', '04_mid_level.ipynb', '05_collab.ipynb',
                                                  '05a_collab_interpret.ipynb']
 

@@ -2,7 +2,7 @@
 import json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pytest
-from lesson7_companion.data_parallel import free_port
+from torch.distributed.elastic.utils.distributed import get_free_port as free_port
 from conftest import as_in_a_terminal
 
 BIN = Path(sys.executable).parent
