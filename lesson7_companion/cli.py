@@ -124,7 +124,7 @@ def lesson7_parallel_bench(procs:str='1,2', # comma-separated numbers of process
         get_paddy(path=path) if path else get_paddy()
         # beside this Python, in a virtual environment
         exe = shutil.which('lesson7-paddy') or str(Path(sys.executable).parent/'lesson7-paddy')
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+        cores = num_cpus()   # fastcore's: the cores this process may use
         rows = []
         for p in procs:
             for a in accums:

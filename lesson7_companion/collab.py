@@ -79,9 +79,9 @@ def fit_collab(dls:DataLoaders, # collab `DataLoaders` from `collab_dls`
 
 def losses(learn:Learner, # a learner after `fit`
           )->pd.DataFrame:
-    "Train and valid MSE per epoch"
-    return pd.DataFrame([dict(epoch=i, train=float(v[0]),
-                              valid=float(v[1])) for i,v in enumerate(learn.recorder.values)])
+    "Train and valid MSE per epoch: the recorder's values, under its metric names"
+    df = pd.DataFrame(learn.recorder.values, columns=learn.recorder.metric_names[1:-1], dtype=float)
+    return df.rename(columns=dict(train_loss='train', valid_loss='valid')).rename_axis('epoch').reset_index()
 
 # %% ../nbs/05_collab.ipynb #10b5b195
 class DotProductBias(DotProduct):

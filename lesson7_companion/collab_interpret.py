@@ -70,6 +70,7 @@ def train_collab(path:str|Path=None, # a MovieLens folder (default: the built-in
                  progress:bool=True, # show fastai's progress bar and table
                 )->tuple: # (learner, metrics dict)
     "fastbook's `collab_learner` recipe on (user, title, rating), with its numbers reported and written into `out`"
+    settings = {k:v for k,v in locals().items() if k not in ('out', 'progress')}   # every setting, as called
     if n_factors < 1:
         raise BadValue(f"n_factors must be at least 1, not {n_factors}: each user and movie needs a vector of that "
                        "length.")
@@ -87,9 +88,8 @@ def train_collab(path:str|Path=None, # a MovieLens folder (default: the built-in
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, wd=wd)
     secs = time.time()-t
     hist = losses(learn)
-    res = dict(settings=dict(path=str(dls.path), model=model, n_factors=n_factors, wd=wd, epochs=epochs, lr=lr, bs=bs,
-                             seed=seed,
-                             valid_pct=0.2, split=f'RandomSplitter(0.2, seed={seed}) via CollabDataLoaders.from_df'),
+    settings |= dict(path=str(dls.path), valid_pct=0.2, split=f'RandomSplitter(0.2, seed={seed}) via CollabDataLoaders.from_df')
+    res = dict(settings=settings,
                history=hist.round(5).to_dict('records'), valid_mse=round(hist.valid.iloc[-1], 5),
                seconds=round(secs, 2))
     if (dls.path/'truth.json').exists(): res['noise_floor_mse'] = round(planted(dls)['noise_floor'], 5)

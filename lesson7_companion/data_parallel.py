@@ -178,9 +178,8 @@ def torchrun(*args, # the script or `-m module`, and its arguments
             )->subprocess.CompletedProcess:
     ("Run `args` in `procs` processes started by PyTorch's launcher (`python -m torch.distributed.run` is `torchrun`), "
      "capturing the output; `kwargs` go to `subprocess.run`")
-    cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={procs}',
-           f'--master_port={port}' if port else '--standalone', *map(str, args)]
-    return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    tr = ['torch.distributed.run', f'--nproc_per_node={procs}', f'--master_port={port}' if port else '--standalone']
+    return subprocess.run([sys.executable, '-m', *tr, *map(str, args)], capture_output=True, text=True, **kwargs)
 
 _DDP_MAIN = 'import sys; from lesson7_companion.data_parallel import ddp_checks; ddp_checks(sys.argv[1])'
 
@@ -202,7 +201,7 @@ def check_devices(procs:int=None, # processes on this machine (default: as many 
                  ):
     "Refuse more processes on this machine than it has devices: its GPUs, or its CPU cores where there is no GPU"
     local = procs or int(os.environ.get('LOCAL_WORLD_SIZE', 1))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+    cores = num_cpus()   # fastcore's: the cores this process may use
     have,what = (torch.cuda.device_count(), 'GPU') if torch.cuda.is_available() else (cores, 'CPU core')
     if local > have: raise BadValue(f"{local} processes on this machine, which has {have} {what}{'s'*(have != 1)}: "
                                     f"use at most {have} per machine.")

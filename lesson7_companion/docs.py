@@ -12,7 +12,7 @@ __all__ = ['BADGE', 'QUARTO_ONLY', 'SITE_MARK', 'abs_links', 'nb2md', 'readme', 
 import yaml, re, shutil, tempfile
 from pathlib import Path
 from fastcore.all import *
-from fastcore.nbio import read_nb
+from fastcore.nbio import read_nb, cell_frontmatter, nb_frontmatter
 from nbdev.config import get_config
 from nbdev.serve import proc_nbs
 from nbdev.process import Processor, NBProcessor
@@ -34,7 +34,6 @@ def abs_links(md:str, # markdown text
      "too")
     return re.sub(r'\]\(([\w.-]+\.html(?:#[\w.-]*)?)\)', lambda m: f"]({base.rstrip('/')}/{m[1]})", md)
 
-def _fm(src): return yaml.safe_load(src.strip().strip('-')) or {}   # a front matter cell's YAML
 
 def nb2md(nb:str|Path, # a notebook processed by nbdev's `proc_nbs`
          )->str:
@@ -43,7 +42,7 @@ def nb2md(nb:str|Path, # a notebook processed by nbdev's `proc_nbs`
     for c in read_nb(nb).cells:
         src = c.source.strip()
         if c.cell_type == 'raw' and src.startswith('---'):
-            fm = _fm(src)
+            fm = cell_frontmatter(src)
             out += [f"# {fm['title']}", f"> {' '.join(fm.get('description', '').split())}"]
         elif c.cell_type == 'markdown' and not src.startswith('<!-- WARNING'): out.append(src)
         elif c.cell_type == 'code' and src:
@@ -108,10 +107,6 @@ def local_katex(site:str|Path, # a site built by smalldocs
         p.write_text(html.replace(KATEX + '/', up + url.rstrip('/') + '/')); out.append(p.relative_to(site).as_posix())
     return out
 
-def _front_matter(nb): 
-    c = first(read_nb(nb).cells, lambda c: c.cell_type == 'raw' and c.source.startswith('---'))
-    return _fm(c.source) if c else {}
-
 def stage_site(proc:str|Path, # nbdev's processed folder (`_proc`)
                dest:str|Path, # a new folder to copy it to
               )->dict: # old notebook name -> new one
@@ -119,7 +114,7 @@ def stage_site(proc:str|Path, # nbdev's processed folder (`_proc`)
     dest = Path(dest); shutil.copytree(proc, dest, ignore=shutil.ignore_patterns('_docs', '.quarto'))
     names = {}
     for nb in sorted(dest.glob('*.ipynb')):
-        if (page := _front_matter(nb).get('output-file')) and (new := Path(page).with_suffix('.ipynb').name) != nb.name:
+        if (page := nb_frontmatter(read_nb(nb)).get('output-file')) and (new := Path(page).with_suffix('.ipynb').name) != nb.name:
             if (dest/new).exists():
                 raise PathInTheWay(f"{nb.name} and {new} would both make the page {page}: rename one of them.")
             nb.rename(dest/new); names[nb.name] = new

@@ -139,7 +139,7 @@ class HeadMetric:
                  i:int, # which head
                  kind:str='err', # 'err' (error rate) or 'loss' (that head's cross-entropy)
                 ):
-        self.loss,self.i,self.kind,self.__name__ = loss,i,kind,f'{loss.names[i]}_{kind}'
+        store_attr('loss,i,kind'); self.__name__ = f'{loss.names[i]}_{kind}'
     def __call__(self, acts, *targs):
         a,t = self.loss.split(acts)[self.i],targs[self.i]
         return error_rate(a, t) if self.kind == 'err' else F.cross_entropy(a, t)
@@ -260,6 +260,7 @@ def train_paddy(path:str|Path=None, # a Paddy folder (default: the built-in samp
                 aug:bool=False,
                )->tuple:           # (learner, metrics dict)
     "Train the disease (+ variety) model with `fit_one_cycle`, report its numbers, and write them into `out`"
+    settings = {k:v for k,v in locals().items() if k not in ('out', 'cbs')}   # every setting, as called
     if not isinstance(epochs, int) or epochs < 1:
         raise BadValue(f"epochs={epochs}: train for a whole number of epochs, at least 1.")
     set_seed(seed, reproducible=True)
@@ -271,10 +272,9 @@ def train_paddy(path:str|Path=None, # a Paddy folder (default: the built-in samp
     else: learn.fit_one_cycle(epochs, lr, cbs=cbs)
     secs = time.time()-t
     hist = _history(learn)
-    res = dict(settings=dict(path=str(dls.path), arch=arch, size=list(portrait_size(size)), epochs=epochs, bs=bs, lr=lr,
-                             single=single, seed=seed, aug=aug,
-                             pretrained=pretrained, finetune=finetune, device=str(dls.device),
-                             fp16=torch.cuda.is_available()),
+    settings |= dict(path=str(dls.path), size=list(portrait_size(size)), device=str(dls.device),
+                     fp16=torch.cuda.is_available())
+    res = dict(settings=settings,
                history=hist, valid_loss=hist[-1]['valid_loss'], **{f'{h}_err':hist[-1][f'{h}_err'] for h in heads},
                seconds=round(secs, 2), images_per_sec=round(len(dls.train_ds)*epochs/secs, 1))
     if out is not None: write_run(learn, res, out)

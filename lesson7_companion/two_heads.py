@@ -18,6 +18,7 @@ from .multi_target import *
 
 
 # %% ../nbs/02a_two_heads.ipynb #9db7d44c
+@delegates(train_paddy)
 def bench_paddy(runs:list=None, # settings for `train_paddy`, one dict per row
                 **kwargs, # settings shared by every row
                )->pd.DataFrame: # one row per run

@@ -8,6 +8,7 @@ A newer API token (KAGGLE_API_TOKEN, ~/.kaggle/access_token) is first checked by
 import threading, json, base64, socket, fcntl, tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from fastcore.basics import store_attr
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 def _take(port):
@@ -31,7 +32,7 @@ class KaggleStandIn(ThreadingHTTPServer):
         self.lock = _take(port)
         try: super().__init__(('127.0.0.1', port), _Handler)
         except BaseException: self.lock.close(); raise
-        self.zip,self.key,self.status,self.mode,self.log = zip_bytes,key,status,mode,[]
+        store_attr('key,status,mode'); self.zip,self.log = zip_bytes,[]
     def __enter__(self): threading.Thread(target=self.serve_forever, daemon=True).start(); return self
     def __exit__(self, *a): self.shutdown(); self.server_close()
     def server_close(self): super().server_close(); self.lock.close()   # closing the file releases the lock

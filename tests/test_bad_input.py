@@ -1,6 +1,7 @@
 "Every kind of bad input gets one readable error of the right type, and nothing the user had is lost"
 from pathlib import Path
 import pandas as pd, pytest
+from fastcore.basics import store_attr
 from lesson7_companion.core import *
 from lesson7_companion.readers import *
 from lesson7_companion.data import *
@@ -34,7 +35,7 @@ def test_no_network_and_no_key_in_output(tmp_path):
 
 class FakeKaggle:
     "Stands in for `KaggleApi`: writes `payload` as the competition zip, or raises `exc`"
-    def __init__(self, payload=None, exc=None): self.payload,self.exc = payload,exc
+    def __init__(self, payload=None, exc=None): store_attr()
     def competition_download_files(self, comp, path=None, quiet=True, **kw):
         if self.exc: raise self.exc
         (Path(path)/f'{comp}.zip').write_bytes(self.payload)

@@ -12,7 +12,7 @@ import json, os, traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 import pytest
-from execnb.nbio import read_nb
+from fastcore.nbio import read_nb
 from execnb.shell import CaptureShell
 
 ROOT = Path(__file__).resolve().parents[1]

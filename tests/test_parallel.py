@@ -2,6 +2,7 @@
 import json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pytest
+from fastcore.basics import num_cpus
 from torch.distributed.elastic.utils.distributed import get_free_port as free_port
 from conftest import as_in_a_terminal
 
@@ -115,7 +116,7 @@ def test_parallel_bench_refuses_bad_settings_first(capsys):
     from lesson7_companion.cli import lesson7_parallel_bench
     cli_error(capsys, lesson7_parallel_bench, '--procs takes comma-separated whole numbers', "not '1,x'", procs='1,x', path='/nowhere')
     cli_error(capsys, lesson7_parallel_bench, '--accums must be a whole number of at least 1, not 0', accums='0', path='/nowhere')
-    cli_error(capsys, lesson7_parallel_bench, f'{os.cpu_count()+1} processes on this machine', procs=f'1,{os.cpu_count()+1}', path='/nowhere')
+    cli_error(capsys, lesson7_parallel_bench, f'{num_cpus()+1} processes on this machine', procs=f'1,{num_cpus()+1}', path='/nowhere')
     cli_error(capsys, lesson7_parallel_bench, 'bs=30 cannot be shared by 1 process x 4 micro-batches', bs=30, procs='1', path='/nowhere')   # 1: no devices message first on a 1-GPU machine
 
 LAUNCHERS = {'torchrun': lambda: [str(BIN/'torchrun'), '--nproc_per_node=2', f'--master_port={free_port()}'],
