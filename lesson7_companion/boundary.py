@@ -74,8 +74,9 @@ def check_micro(bs:int, # the effective batch size
                ):
     "Refuse micro-batches of one image, by flag: BatchNorm cannot normalise a single value per channel"
     if check_accum(bs, accum) < 2:
-        raise BadValue(f"--bs {bs}" + (f" with --accum {accum}" if accum > 1 else '') + " gives micro-batches of one image; "
-                       "BatchNorm needs at least 2 per batch. Raise --bs" + (" or lower --accum." if accum > 1 else "."))
+        raise BadValue(f"--bs {bs}" + (f" with --accum {accum}" if accum > 1 else '')
+                       + " gives micro-batches of one image; BatchNorm needs at least 2 per batch. Raise --bs"
+                       + (" or lower --accum." if accum > 1 else "."))
 
 def check_out(out:str, # the folder a command will write
               what:str='a run folder', # what goes there, for the message

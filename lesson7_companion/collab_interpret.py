@@ -140,8 +140,7 @@ def predict_rating(learn:Learner, # a trained collab learner
                                                    "retrain with that user's ratings.")
     if cls['title'].o2i.get(title, 0) == 0:
         raise UnknownName(f"Movie {title!r} was not in the training data. fastai would map it to `#na#` (row 0), "
-                                                     "an untrained embedding; check the spelling (titles include the "
-                                                     "year) or retrain.")
+                          "an untrained embedding; check the spelling (titles include the year) or retrain.")
     x = torch.tensor([[cls['user'].o2i[user], cls['title'].o2i[title]]], device=learn.dls.device)
     learn.model.eval()
     with torch.no_grad(): return float(learn.model(x).squeeze())

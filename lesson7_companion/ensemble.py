@@ -206,12 +206,10 @@ def train_ensemble(path=None, # a Paddy competition folder (default: the built-i
     ps = [member_probs(l) for l in learns]
     y = ps[0][2]
     res = dict(plan=plan.to_dict('records'),
-               members={a: {f'{k}_{s}': round(v, 5) for k,i in (('plain', 0),
-                                                                ('tta', 1)) for s,v in scores(p[i], y).items()}
-                                                        for a,p in zip(archs, ps)},
-               ensemble={f'{k}_{s}': round(v, 5) for k,i in (('plain', 0),
-                                                             ('tta',
-                                                              1)) for s,v in scores(ensemble_probs(p[i] for p in ps), y).items()},
+               members={a: {f'{k}_{s}': round(v, 5) for k,i in (('plain', 0), ('tta', 1))
+                               for s,v in scores(p[i], y).items()} for a,p in zip(archs, ps)},
+               ensemble={f'{k}_{s}': round(v, 5) for k,i in (('plain', 0), ('tta', 1))
+                         for s,v in scores(ensemble_probs(p[i] for p in ps), y).items()},
                settings=dict(path=str(path), budget_mb=budget_mb, bs=bs, epochs=epochs, lr=lr, seed=seed,
                              pretrained=pretrained))
     if out is not None:

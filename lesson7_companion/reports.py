@@ -76,8 +76,8 @@ def global_features(f:str|Path, # an image file
                 colour_hist=np.bincount((q[...,0]*16+q[...,1]*4+q[...,2]).ravel(), minlength=64)/g.size,
                 grey_thumb=np.asarray(Image.fromarray((g*255).astype(np.uint8)).resize((6,8), Image.BILINEAR),
                                       np.float32).ravel()/255,
-                grad_stats=np.concatenate([np.bincount(np.minimum((ori/np.pi*8).astype(int), 7).ravel(), mag.ravel(),
-                                                       8)/mag.sum(),
+                grad_stats=np.concatenate([np.bincount(np.minimum((ori/np.pi*8).astype(int), 7).ravel(), mag.ravel(), 8)
+                                           /mag.sum(),
                                            np.histogram(mag, bins=8, range=(0,0.25))[0]/g.size,
                                            [mag.mean(), mag.std()]]))
 

@@ -54,10 +54,8 @@ def _noise(rng, h, w, scale):
     g = rng.random((max(2, int(h/scale)+2), max(2, int(w/scale)+2)))
     return np.asarray(Image.fromarray((g*255).astype(np.uint8)).resize((w,h), Image.BICUBIC), np.float32)/255
 
-_BROWN,_STRAW,_GREY,_PALE,_YELLOW,_ORANGE,_DARK = map(np.array,
-                                                      ([0.45,0.28,0.10],[0.80,0.72,0.40],[0.62,0.62,0.55],
-                                                       [0.85,0.85,0.70],
-                                                       [0.80,0.70,0.15],[0.85,0.60,0.12],[0.15,0.12,0.08]))
+_BROWN,_STRAW,_GREY,_PALE,_YELLOW,_ORANGE,_DARK = map(np.array, ([0.45,0.28,0.10],[0.80,0.72,0.40],[0.62,0.62,0.55],
+    [0.85,0.85,0.70],[0.80,0.70,0.15],[0.85,0.60,0.12],[0.15,0.12,0.08]))
 # soil, water, two foliage greens, and dead leaves and debris in the lesions' own colours
 _BG = np.array([[0.45,0.38,0.25],[0.32,0.42,0.38],[0.33,0.55,0.15],[0.30,0.50,0.12], _BROWN, _STRAW, _GREY, _PALE,
                 _ORANGE, _DARK])
