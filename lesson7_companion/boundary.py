@@ -9,13 +9,13 @@ __all__ = ['as_typed', 'user_errors', 'check_options', 'check_micro', 'check_out
            'every_learner_stops_if_diverged', 'weights_reachable', 'check_project', 'one_process_note']
 
 # %% ../nbs/94_boundary.ipynb #ea3ceaf4
+from .core import *   # first: the package's warnings filter comes with it
 import os, sys, errno, math, argparse, shutil
 from contextlib import contextmanager
 import torch
 from fastcore.all import *
 from fastai.torch_core import rank_distrib, num_distrib
 from fastai.callback.core import Callback
-from .core import *
 from .data import *
 from .grad_accum import check_accum
 

@@ -32,6 +32,7 @@ def collab_dls(path:str|Path=None, # a MovieLens folder (default: the built-in s
                bs:int=1024, # ratings per batch
                valid_pct:float=0.2, # share of ratings held out for validation
                seed:int=42, # seed of the random validation split
+               dl_type:type=None, # the training loader's class: fastai's (`TabWeightedDL`, which draws with replacement) if None
               )->DataLoaders:
     "fastbook's `CollabDataLoaders` on (user, title, rating), from a checked MovieLens folder"
     path = get_movielens(path=path) if path else get_movielens()
@@ -39,7 +40,7 @@ def collab_dls(path:str|Path=None, # a MovieLens folder (default: the built-in s
     n_train = len(df) - int(len(df)*valid_pct)
     if not 0 < bs <= n_train: raise BadValue(f"bs={bs} must be between 1 and the {n_train} training ratings.")
     dls = CollabDataLoaders.from_df(df, item_name='title', bs=bs, valid_pct=valid_pct, seed=seed,
-                                    after_batch=ReadTabBatchCopy())
+                                    after_batch=ReadTabBatchCopy(), **({'dl_type': dl_type} if dl_type else {}))
     dls.path = path
     return dls
 

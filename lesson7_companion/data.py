@@ -8,6 +8,7 @@ Docs: https://lesson7.github.io/lesson7-companion/data.html.md"""
 __all__ = ['scrub', 'kaggle_competition', 'get_paddy', 'untar_movielens', 'get_movielens']
 
 # %% ../nbs/00d_data.ipynb #f47aa944
+from .core import *   # first: the package's warnings filter comes with it
 import json, os, io, shutil, zipfile
 from contextlib import redirect_stdout, redirect_stderr
 from pathlib import Path
@@ -25,7 +26,6 @@ if os.environ.get('IN_TEST') and 'OMP_NUM_THREADS' not in os.environ:
 # unless you set OMP_NUM_THREADS.
 elif not torch.cuda.is_available() and 'OMP_NUM_THREADS' not in os.environ: torch.set_num_threads(max(1, num_cpus()//2))
 from fastai.data.external import untar_data, URLs
-from .core import *
 from .readers import *
 from .sample_paddy import paddy_sample
 from .sample_movielens import movielens_sample

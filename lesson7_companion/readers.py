@@ -8,6 +8,7 @@ Docs: https://lesson7.github.io/lesson7-companion/readers.html.md"""
 __all__ = ['ML_RATINGS', 'read_csv_checked', 'check_paddy', 'read_ratings', 'read_items', 'check_movielens', 'load_ratings']
 
 # %% ../nbs/00c_readers.ipynb #89d65734
+from .core import *   # first: the package's warnings filter comes with it
 import json
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -15,7 +16,6 @@ from PIL import Image
 from fastcore.all import *
 from fastai.data.transforms import get_image_files
 from fastai.vision.utils import verify_images
-from .core import *
 
 
 # %% ../nbs/00c_readers.ipynb #2debce4c

@@ -9,12 +9,12 @@ __all__ = ['paddy_fidelity', 'movielens_fidelity', 'global_features', 'feature_b
            'prepare_data']
 
 # %% ../nbs/00e_reports.ipynb #941f4661
+from .core import *   # first: the package's warnings filter comes with it
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
 from fastcore.all import *
 from fastai.data.transforms import get_image_files, RandomSplitter
-from .core import *
 from .readers import *
 from .data import *
 

@@ -8,12 +8,12 @@ Docs: https://lesson7.github.io/lesson7-companion/movielens_sample.html.md"""
 __all__ = ['TASTE_AXES', 'PLANTED_TITLES', 'rating_counts', 'pair_up', 'noise_floor', 'rate', 'ml_titles', 'movielens_sample']
 
 # %% ../nbs/00b_movielens_sample.ipynb #16bf7bed
+from .core import *   # first: the package's warnings filter comes with it
 import json
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from scipy.optimize import least_squares
 from fastcore.all import *
-from .core import *
 
 
 # %% ../nbs/00b_movielens_sample.ipynb #0a06c3ec

@@ -9,12 +9,12 @@ __all__ = ['PADDY_SUPPORT', 'paddy_joint', 'share_out', 'paddy_image', 'paddy_co
            'min_sample_for']
 
 # %% ../nbs/00a_samples.ipynb #81169db7
+from .core import *   # first: the package's warnings filter comes with it
 import json
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, ImageFilter
 from fastcore.all import *
-from .core import *
 
 
 # %% ../nbs/00a_samples.ipynb #b4ab3d51

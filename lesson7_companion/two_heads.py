@@ -8,11 +8,11 @@ Docs: https://lesson7.github.io/lesson7-companion/two_heads.html.md"""
 __all__ = ['bench_paddy', 't_interval', 'compare_heads']
 
 # %% ../nbs/02a_two_heads.ipynb #d4436d6f
+from .core import *   # first: the package's warnings filter comes with it
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.all import *
 from fastai.vision.all import *
-from .core import *
 from .data import *
 from .multi_target import *
 

@@ -261,6 +261,13 @@ IDEAS = [
     Idea('a new user bootstrapped from their own ratings', '05_collab.ipynb', "assert gain20[2] < 0, gain20",
          [("M,Y = as_t('m', slice(0, k)).long(),as_t('rating', slice(0, k)).float()",
            "M,Y = as_t('m', slice(0, k)).long().roll(1, 0),as_t('rating', slice(0, k)).float().roll(1, 0)")]),   # each fitted to the next user's ratings
+    Idea("fastai's collab loader draws with replacement: 63% of the ratings an epoch", '05b_collab_road.ipynb',
+         "test_close(got['share'], 1 - np.exp(-1), eps=0.01)",
+         [("dls = collab_dls(bs=1024)\n", "dls = collab_dls(bs=1024, dl_type=TabDataLoader)\n")]),   # the plain loader
+    Idea('every rating once an epoch beats the bootstrap', '05b_collab_road.ipynb', "assert lo > 0.005, (mse(plain), mse(once), lo)",
+         [("for d in (dls, fixed))", "for d in (dls, dls))")]),   # both on fastai's loader
+    Idea('L2 on the rows a batch uses', '05b_collab_road.ipynb', "assert lo > 0.01, (mse(once), mse(l2), lo)",
+         [("self.learn.loss_grad = self.loss_grad + self.lam*pen.mean()", "pass")]),   # no penalty: ten epochs overfit
     Idea('mid-level Transform, Pipeline, TfmdLists, Datasets', '04_mid_level.ipynb', check="test_eq(dec[1:], (parent_label(dsets.train.items[0]), rv(",
          subs=[("tfms = [[PILImage.create], [parent_label, Categorize()], [ReadVariety(path), Categorize()]]",
            "tfms = [[PILImage.create], [parent_label, Categorize()], [parent_label, Categorize()]]")]),
