@@ -27,7 +27,8 @@ import shutil, tempfile
 import pandas as pd
 from fastai.torch_core import rank_distrib, num_distrib
 from fastai.callback.core import Callback
-from .collab_interpret import train_collab, bench_collab
+from .collab_interpret import train_collab
+from .collab_climb import train_climb, climb_bench
 from .tour import tour
 from .docs import build_docs, readme
 from .ensemble import train_ensemble
@@ -36,7 +37,7 @@ from .ensemble import train_ensemble
 _Dataset = str_enum('Dataset', 'paddy', 'movielens')
 _Source = str_enum('Source', 'sample', 'kaggle', 'ml-100k')
 _MovieSource = str_enum('MovieSource', 'sample', 'ml-100k')
-_CollabModel = str_enum('CollabModel', 'dot', 'nn')
+_CollabModel = str_enum('CollabModel', 'dot', 'nn', 'l2', 'side', 'autorec', 'ensemble')
 
 # %% ../nbs/95_cli.ipynb #71f3f7a3
 @call_parse
@@ -190,25 +191,29 @@ def lesson7_ensemble(
 @delegated(train_collab, but=['path', 'model', 'out', 'progress'])
 def lesson7_collab(path:str=None,  # a MovieLens folder with u.data and u.item (default: as --source says)
                    source:_MovieSource='sample', # sample (built-in) or ml-100k (downloads with fastai's untar_data)
-                   model:_CollabModel='dot', # dot (dot product with biases) or nn (EmbeddingNN)
-                   out:str='runs/collab', # where to write metrics.json, loss.png, pca.png, biases.json
+                   # dot (dot product with biases) or nn (EmbeddingNN), fastbook's, trained as the options below say;
+                   # l2, side, autorec or ensemble (all three), the road to the top's, each on its own recipe
+                   model:_CollabModel='dot',
+                   out:str='runs/collab', # where to write metrics.json (and for dot and nn loss.png, pca.png, biases.json)
                    **kwargs):
     "Train a collaborative filtering model on MovieLens and write its metrics and plots to `out`"
     with user_errors('lesson7-collab'):
         check_options(**{k:kwargs[k] for k in ('n_factors', 'wd', 'epochs', 'lr', 'bs')})
+        if model not in ('dot', 'nn'): check_recipe_only(f'--model {model}', train_collab, kwargs, but=['seed'])
         check_out(out, data=path or data_dir())
         with every_learner_stops_if_diverged():
-            _,res = train_collab(path or get_movielens(source), model=model, out=out, **kwargs)
+            if model in ('dot', 'nn'): _,res = train_collab(path or get_movielens(source), model=model, out=out, **kwargs)
+            else: res = train_climb(path or get_movielens(source), model=model, seed=kwargs['seed'], out=out)
         print(json.dumps({k:v for k,v in res.items() if k not in ('history','settings')}))
 
 @call_parse
 def lesson7_collab_bench(path:str=None, # a MovieLens folder (default: as --source says)
                          source:_MovieSource='sample', # sample or ml-100k
                         ):
-    "Time fastbook's recipe against `lesson7-collab`'s default on this machine, and print one table"
+    "Time fastbook's recipe, `lesson7-collab`'s default and the road to the top's recipes on one split, and print one table"
     with user_errors('lesson7-collab-bench'):
         print(f"cpu threads: {torch.get_num_threads()}, cuda: {torch.cuda.is_available()}")
-        print(bench_collab(path or get_movielens(source)).to_string(index=False))
+        print(climb_bench(path or get_movielens(source)).to_string(index=False))
 
 # %% ../nbs/95_cli.ipynb #045ed41f
 @call_parse

@@ -9,7 +9,7 @@ __all__ = ['L2_RECIPE', 'distinct_rows', 'fit_recipe', 'BatchL2', 'road_bench']
 
 # %% ../nbs/05b_collab_road.ipynb #d7d2b8fa
 from .core import *   # first: the package's warnings filter comes with it
-import json, time
+import json, time, random
 from fastai.collab import *
 from fastai.tabular.all import *
 from .data import *
@@ -31,10 +31,12 @@ def fit_recipe(dls:DataLoaders, # collab `DataLoaders` from `collab_dls`
                cbs:list=None, # callbacks for the fit, such as `BatchL2`
                seed:int=42, # seed of the initial weights and the batches
                n_factors:int=50, # latent factors per user and per movie
+               model:callable=None, # called as `model(dls, n_factors)` to train in place of `collab_learner`'s model
               )->tuple: # (learner, valid MSE, seconds of training)
-    "`collab_learner`'s `EmbeddingDotBias` (y_range 0 to 5.5) trained quietly with `fit_one_cycle`"
-    set_seed(seed)
-    learn = collab_learner(dls, n_factors=n_factors, y_range=(0,5.5))
+    "`collab_learner`'s `EmbeddingDotBias` (y_range 0 to 5.5), or `model`, trained quietly with `fit_one_cycle`"
+    set_seed(seed); dls.train.rng = random.Random(seed)   # the plain loader shuffles with its own `rng`, not `random`'s
+    learn = (collab_learner(dls, n_factors=n_factors, y_range=(0,5.5)) if model is None else
+             Learner(dls, model(dls, n_factors), loss_func=MSELossFlat()))
     t = time.time()
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, wd=wd, cbs=cbs)
     return learn, float(learn.recorder.values[-1][1]), time.time()-t

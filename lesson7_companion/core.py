@@ -109,7 +109,7 @@ def real_or_none(get, # `get_paddy` or `get_movielens`
 # %% ../nbs/00_core.ipynb #d8b78567
 import errno, signal, threading
 _MARKER = '.lesson7_sample.json'
-SAMPLE_VERSION = 8  # bump when the generators change, so an old sample is never taken for a new one
+SAMPLE_VERSION = 9  # bump when the generators change, so an old sample is never taken for a new one
 
 def sample_settings(f, **kw):
     "The default settings of sample builder `f`, as its `params` would record them"
@@ -217,4 +217,5 @@ ML_100K = dict(users=943, movies=1682, ratings=100_000, titles=1664, density=0.0
                per_user=dict(min=20, median=65, mean=106, max=737),
                per_movie=dict(min=1, median=27, mean=59.5, max=583, rated_once=141, rated_5_or_fewer=384,
                               top10pct_share=0.427, top1pct_share=0.073),
-               rating_share={1:0.0611, 2:0.1137, 3:0.2715, 4:0.3417, 5:0.2120})  # published figures of the real ml-100k
+               rating_share={1:0.0611, 2:0.1137, 3:0.2715, 4:0.3417, 5:0.2120},
+               women=273, age=dict(min=7, mean=34.05, std=12.19, max=73))  # published figures of the real ml-100k

@@ -45,7 +45,7 @@ def paddy_fidelity(path:str|Path, # a checked Paddy folder
 
 def movielens_fidelity(path:str|Path, # a checked MovieLens folder
                       )->pd.DataFrame: # statistic, sample, real, tolerance, ok
-    "The size, sparsity, long tails and rating histogram of the MovieLens folder `path` beside ml-100k's"
+    "The size, sparsity, long tails, rating histogram and users' gender and ages of the MovieLens folder `path` beside ml-100k's"
     r = load_ratings(path); pu,pm = r.groupby('user').size(),r.movie.value_counts()
     n_u,n_m,R,PU,PM = r.user.nunique(),len(read_items(path)),ML_100K,ML_100K['per_user'],ML_100K['per_movie']
     top = lambda q: pm.iloc[:max(1, int(n_m*q))].sum()/len(r)
@@ -61,7 +61,10 @@ def movielens_fidelity(path:str|Path, # a checked MovieLens folder
              _fid('share of the top 1% of movies', top(0.01), PM['top1pct_share'], 0.1)]
     share = r.rating.value_counts(normalize=True)
     rows += [_fid(f'share of {k} stars', share.get(k, 0), v, 0.02, rel=False) for k,v in R['rating_share'].items()]
-    return pd.DataFrame(rows)
+    if not (Path(path)/'u.user').exists(): return pd.DataFrame(rows)   # the users' rows only where u.user is
+    us = pd.read_csv(Path(path)/'u.user', sep='|', header=None, names=['user','age','gender','occupation','zip'])
+    rows += [_fid('share of women', (us.gender=='F').mean(), round(R['women']/R['users'], 4), 0.1)]
+    return pd.DataFrame(rows + [_fid(f'age: {k}', getattr(us.age, k)(), v, 0.1) for k,v in R['age'].items()])
 
 # %% ../nbs/00e_reports.ipynb #306e3523
 def global_features(f:str|Path, # an image file

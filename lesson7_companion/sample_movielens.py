@@ -212,8 +212,20 @@ def _popularity(item_b, md, rng):
     mdeg = np.empty(len(item_b), int); mdeg[np.argsort(pop, kind='stable')] = md
     return mdeg
 
-def _write_ml(tmp, u, m, r, titles, genres, n_users, rng):
-    "Write `u.data`, `u.item` and `u.user` into `tmp` in ml-100k's formats"
+def _demographics(user_f, seed, occ=('student','engineer','educator','programmer','writer','artist','other')):
+    "u.user's lines: age, gender and job drawn from their own generator, each weakly tied to the user's planted tastes"
+    rng = np.random.default_rng([seed, 7])   # its own stream: u.data, u.item and truth.json do not depend on it
+    z = user_f @ np.linalg.pinv(TASTE_AXES) / 0.5   # each user's two taste coordinates, about N(0, 1)
+    female = rng.random(len(z)) < 1/(1 + np.exp(0.95 + 0.5*z[:,0]))   # a few more women on the feelings side
+    age = np.clip(np.round(rng.normal(34 - 3*z[:,1], 11.8)), 7, 73).astype(int)   # a little older on the gravity side
+    w = np.random.default_rng([seed, 8]).normal(0, 0.5, (2, len(occ)))   # each job's weak pull on the two axes
+    p = np.exp(z @ w); p /= p.sum(1, keepdims=True)
+    job = [occ[rng.choice(len(occ), p=q)] for q in p]
+    return ''.join(f"{i+1}|{a}|{'F' if f else 'M'}|{j}|{rng.integers(10000,99999)}\n"
+                   for i,(a,f,j) in enumerate(zip(age, female, job)))
+
+def _write_ml(tmp, u, m, r, titles, genres, users, rng):
+    "Write `u.data`, `u.item` and `u.user` (its lines `users`) into `tmp` in ml-100k's formats"
     ts,o = rng.integers(874724710, 893286639, len(r)),rng.permutation(len(r))
     df = pd.DataFrame(dict(user=u+1, item=m+1, rating=r, ts=ts)).iloc[o]
     df.to_csv(tmp/'u.data', sep='\t', header=False, index=False)
@@ -221,9 +233,7 @@ def _write_ml(tmp, u, m, r, titles, genres, n_users, rng):
     lines = [f"{i+1}|{t}|{rng.integers(1,29):02d}-{rng.choice(mon)}-{t[-5:-1]}||{url}{t.replace(' ','%20')}|"
              + '|'.join(map(str, genres[i])) for i,t in enumerate(titles)]
     (tmp/'u.item').write_bytes(('\n'.join(lines)+'\n').encode('latin-1'))
-    occ = ['student','engineer','educator','programmer','writer','artist','other']
-    (tmp/'u.user').write_text(''.join(f"{i+1}|{rng.integers(15,70)}|{rng.choice(['M','F'])}|{rng.choice(occ)}|"
-                                      f"{rng.integers(10000,99999)}\n" for i in range(n_users)))
+    (tmp/'u.user').write_text(users)
 
 def _build_movielens(tmp, n_users, n_items, n_ratings, noise_sd, seed):
     "Draw the planted truth and the ratings from it, and write the sample's files into `tmp`"
@@ -237,7 +247,7 @@ def _build_movielens(tmp, n_users, n_items, n_ratings, noise_sd, seed):
     mean = user_b[u] + item_b[m] + (user_f[u]*item_f[m]).sum(1)
     score = mean + rng.normal(0, noise_sd, len(mean))
     cuts = np.quantile(score, np.cumsum(list(ML_100K['rating_share'].values()))[:-1])
-    _write_ml(tmp, u, m, 1 + np.searchsorted(cuts, score), titles, genres, n_users, rng)
+    _write_ml(tmp, u, m, 1 + np.searchsorted(cuts, score), titles, genres, _demographics(user_f, seed), rng)
     r5 = lambda a: a.round(5).tolist()
     truth = dict(noise_sd=noise_sd, cuts=cuts.round(6).tolist(), noise_floor_mse=noise_floor(mean, noise_sd, cuts),
                  taste_genres=TASTE_GENRES, taste_axes=r5(TASTE_AXES), user_bias=r5(user_b), item_bias=r5(item_b),

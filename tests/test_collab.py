@@ -42,3 +42,21 @@ def test_bad_input(small, tmp_path, capsys):
     (bad/'u.item').write_text((small/'u.item').read_bytes().decode('latin-1'), encoding='utf-8')
     cli_error(capsys, lesson7_collab, 'latin-1', path=str(bad), out=o)
     assert not (tmp_path/'o').exists()
+
+def test_ensemble_model(small, tmp_path):
+    "`--model ensemble` trains the road's three members on their own recipes and reports each, with their summed time"
+    r = run('lesson7-collab', '--path', str(small), '--model', 'ensemble', '--seed', '3', '--out', str(tmp_path/'run'))
+    assert r.returncode == 0, r.stderr
+    assert 'Warning' not in r.stderr, r.stderr
+    m = json.loads((tmp_path/'run'/'metrics.json').read_text())
+    assert m['settings']['seed'] == 3 and list(m['members']) == ['l2', 'side', 'autorec']
+    assert abs(m['seconds'] - sum(v['seconds'] for v in m['members'].values())) < 0.02
+    assert m['valid_mse'] > 0 and 'noise_floor_mse' in m and json.loads(r.stdout.splitlines()[-1])['valid_mse'] == m['valid_mse']
+
+def test_recipe_models_refuse_fastbook_options(small, tmp_path):
+    _err(run('lesson7-collab', '--path', str(small), '--model', 'autorec', '--epochs', '3', '--out', str(tmp_path/'o')),
+         "--epochs sets fastbook's recipe (--model dot or nn); --model autorec trains on its own recipe, so leave --epochs out.")
+    assert not (tmp_path/'o').exists()
+    bare = Path(shutil.copytree(small, tmp_path/'bare')); (bare/'u.user').unlink()
+    _err(run('lesson7-collab', '--path', str(bare), '--model', 'side', '--out', str(tmp_path/'o')), 'u.user does not exist')
+    assert not (tmp_path/'o').exists()
