@@ -278,7 +278,7 @@ IDEAS = [
     Idea("an average's error, from its members' and the cosine of their errors", '05c_collab_climb.ipynb',
          "test_close(mse(runs['batch-row L2 + AutoRec'][0], y), (m1 + m2 + 2*r*(m1*m2).sqrt())/4, eps=1e-5)",
          [("return torch.stack(preds).mean(0)", "return preds[0]")]),   # the first member alone
-    Idea('a new user: two ratings beat all their metadata', '05c_collab_climb.ipynb', "assert two[1] > 0, two",
+    Idea('a new user: two ratings beat all their metadata', '05d_collab_cold.ipynb', "assert two[1] > 0, two",
          [("    if items.shape[1] == 0: return f0,b0\n", "    return f0,b0\n")]),   # the ratings never used
     Idea('mid-level Transform, Pipeline, TfmdLists, Datasets', '04_mid_level.ipynb', check="test_eq(dec[1:], (parent_label(dsets.train.items[0]), rv(",
          subs=[("tfms = [[PILImage.create], [parent_label, Categorize()], [ReadVariety(path), Categorize()]]",
