@@ -1,4 +1,4 @@
-"""Side information, an autoencoder over each movie's ratings, users the model has never seen, and an ensemble; each step measured against the batch-row L2 model of the road so far
+"""Side information, an autoencoder over each movie's ratings, and an ensemble with what decides its gain; each step measured against the batch-row L2 model of the road so far
 
 Docs: https://lesson7.github.io/lesson7-companion/collab_climb.html.md"""
 
