@@ -6,12 +6,12 @@ Docs: https://lesson7.github.io/lesson7-companion/collab_climb.html.md"""
 
 # %% auto #0
 __all__ = ['AGE_BANDS', 'MEMBERS', 'ENSEMBLE', 'read_users', 'age_band', 'side_tables', 'SideDotBias', 'SideL2', 'valid_preds',
-           'mse', 'fit_l2', 'fit_side', 'rating_matrix', 'AutoRec', 'masked_mse', 'HideRatings', 'WeightL2',
-           'autorec_dls', 'fit_autorec', 'autorec_preds', 'ensemble', 'train_climb', 'climb_bench']
+           'fit_l2', 'fit_side', 'rating_matrix', 'AutoRec', 'masked_mse', 'HideRatings', 'WeightL2', 'autorec_dls',
+           'fit_autorec', 'autorec_preds', 'ensemble', 'member_preds', 'train_climb', 'climb_bench']
 
 # %% ../nbs/05c_collab_climb.ipynb #5ffd36ae
 from .core import *   # first: the package's warnings filter comes with it
-import json, time
+import json, time, random
 from fastai.collab import *
 from fastai.tabular.all import *
 from .data import *
@@ -97,8 +97,6 @@ def valid_preds(learn:Learner, # a trained learner on collab `DataLoaders`
     with learn.no_bar(): p,y = learn.get_preds(dl=learn.dls.valid)
     return p.view(-1),y.view(-1)
 
-def mse(p, y): return float(((p.reshape(-1)-y.reshape(-1))**2).mean())
-
 def fit_l2(dls:DataLoaders, seed:int=42)->tuple:
     "The road's batch-row L2 dot product: (learner, seconds)"
     learn,_,s = fit_recipe(dls, cbs=BatchL2(), seed=seed, **L2_RECIPE)
@@ -180,6 +178,7 @@ def fit_autorec(dls:DataLoaders, # collab `DataLoaders`
     R = rating_matrix(dls)
     learn = Learner(autorec_dls(dls, bs), AutoRec(R.shape[1], n_hidden, float(dls.train_ds.items.rating.mean())),
                     loss_func=masked_mse)
+    learn.dls.train.rng = random.Random(seed)   # fastai's loader shuffles with its own `rng`, not `random`'s
     cbs = [WeightL2(lam, int((R > 0).sum())), HideRatings(hide)]
     t = time.time()
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, wd=0., cbs=cbs)
@@ -203,6 +202,14 @@ def ensemble(preds:list, # each member's predictions of the same ratings
 MEMBERS = dict(l2=('batch-row L2', fit_l2), side=('side info', fit_side), autorec=('AutoRec', fit_autorec))
 ENSEMBLE = ('l2', 'side', 'autorec')   # the members of `train_climb(model='ensemble')`
 
+def member_preds(k:str, # a key of `MEMBERS`
+                 dls:DataLoaders, # collab `DataLoaders`
+                 seed:int=42, # the member's seed
+                )->tuple: # (predictions of the validation ratings, seconds of training)
+    "Train one member of `MEMBERS` and predict every validation rating of `dls`"
+    learn,s = MEMBERS[k][1](dls, seed=seed)
+    return (autorec_preds(learn, dls) if k == 'autorec' else valid_preds(learn)[0]),s
+
 # %% ../nbs/05c_collab_climb.ipynb #06ccb1c9
 def train_climb(path:str|Path=None, # a MovieLens folder (default: the built-in sample)
                 model:str='ensemble', # one of `MEMBERS` (l2, side, autorec) or 'ensemble' (all three, averaged)
@@ -216,13 +223,11 @@ def train_climb(path:str|Path=None, # a MovieLens folder (default: the built-in 
     dls = collab_dls(path, bs=1024, seed=seed, dl_type=TabDataLoader)
     if 'side' in ks: read_users(dls.path)   # before any training: the side model needs u.user
     y,members = torch.tensor(dls.valid_ds.items.rating.to_numpy(), dtype=torch.float),{}
-    for k in ks:
-        learn,s = MEMBERS[k][1](dls, seed=seed)
-        members[k] = ((autorec_preds(learn, dls) if k == 'autorec' else valid_preds(learn)[0]), s)
+    for k in ks: members[k] = member_preds(k, dls, seed)
     p = ensemble([m[0] for m in members.values()])
     res = dict(settings=dict(path=str(dls.path), model=model, seed=seed, members=list(members)),
-               valid_mse=round(mse(p, y), 5), seconds=round(sum(m[1] for m in members.values()), 2),
-               members={k: dict(valid_mse=round(mse(q, y), 5), seconds=round(s, 2)) for k,(q,s) in members.items()})
+               valid_mse=round(float(mse(p, y)), 5), seconds=round(sum(m[1] for m in members.values()), 2),
+               members={k: dict(valid_mse=round(float(mse(q, y)), 5), seconds=round(s, 2)) for k,(q,s) in members.items()})
     if (dls.path/'truth.json').exists():
         res['noise_floor_mse'] = round(json.loads((dls.path/'truth.json').read_text())['noise_floor_mse'], 5)
     if out is not None:
@@ -236,14 +241,11 @@ def climb_bench(path:str|Path=None, # a MovieLens folder (default: the built-in 
     "The whole road on one split: `road_bench`'s recipes, then side information, AutoRec and the ensembles"
     df,dls = road_bench(path, seed=seed),collab_dls(path, bs=1024, dl_type=TabDataLoader)
     y,P,rows = torch.tensor(dls.valid_ds.items.rating.to_numpy(), dtype=torch.float),{},[]
-    for k in ('side', 'autorec'):
-        learn,s = MEMBERS[k][1](dls, seed=seed)
-        P[k] = ((autorec_preds(learn, dls) if k == 'autorec' else valid_preds(learn)[0]), s)
-    learn,s = fit_l2(dls, seed=seed); P['l2'] = (valid_preds(learn)[0], s)
+    for k in ('side', 'autorec', 'l2'): P[k] = member_preds(k, dls, seed)
     for ks in (['side'], ['autorec'], ['l2', 'autorec'], ENSEMBLE):
         name = ' + '.join(MEMBERS[k][0] for k in ks) if len(ks) < 3 else 'ensemble (all three)'
         rows.append(dict(recipe=name, seconds=round(sum(P[k][1] for k in ks), 1),
-                         valid_mse=round(mse(ensemble([P[k][0] for k in ks]), y), 4)))
+                         valid_mse=round(float(mse(ensemble([P[k][0] for k in ks]), y)), 4)))
     df = pd.concat([df, pd.DataFrame(rows)], ignore_index=True)
     if 'vs_noise_floor' in df:
         df['vs_noise_floor'] = (df.valid_mse/json.loads((dls.path/'truth.json').read_text())['noise_floor_mse']).round(3)
