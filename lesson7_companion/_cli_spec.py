@@ -238,7 +238,7 @@ specs = {'lesson7_data': {'doc': 'Build a built-in dataset, download the real on
                                 'kind': 'POSITIONAL_OR_KEYWORD',
                                 'anno': ['CollabModel', 'dot', 'nn', 'l2', 'side', 'autorec', 'ensemble'],
                                 'doc': "dot (dot product with biases) or nn (EmbeddingNN), fastbook's, trained as the options below say;\n"
-                                       "l2, side, autorec or ensemble (all three), the road to the top's, each on its own recipe",
+                                       "l2, side, autorec or ensemble (side and autorec averaged), the road to the top's recipes",
                                 'default': 'dot'},
                                {'name': 'out',
                                 'kind': 'POSITIONAL_OR_KEYWORD',

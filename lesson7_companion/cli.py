@@ -192,7 +192,7 @@ def lesson7_ensemble(
 def lesson7_collab(path:str=None,  # a MovieLens folder with u.data and u.item (default: as --source says)
                    source:_MovieSource='sample', # sample (built-in) or ml-100k (downloads with fastai's untar_data)
                    # dot (dot product with biases) or nn (EmbeddingNN), fastbook's, trained as the options below say;
-                   # l2, side, autorec or ensemble (all three), the road to the top's, each on its own recipe
+                   # l2, side, autorec or ensemble (side and autorec averaged), the road to the top's recipes
                    model:_CollabModel='dot',
                    out:str='runs/collab', # where to write metrics.json (and for dot and nn loss.png, pca.png, biases.json)
                    **kwargs):

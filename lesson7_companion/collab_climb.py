@@ -7,7 +7,7 @@ Docs: https://lesson7.github.io/lesson7-companion/collab_climb.html.md"""
 # %% auto #0
 __all__ = ['AGE_BANDS', 'MEMBERS', 'ENSEMBLE', 'read_users', 'age_band', 'side_tables', 'SideDotBias', 'SideL2', 'valid_preds',
            'fit_l2', 'fit_side', 'rating_matrix', 'AutoRec', 'masked_mse', 'HideRatings', 'WeightL2', 'autorec_dls',
-           'fit_autorec', 'autorec_preds', 'ensemble', 'member_preds', 'train_climb', 'climb_bench']
+           'fit_autorec', 'autorec_preds', 'ensemble', 'member_preds', 'train_climb', 'climb_bench', 'climb_seeds']
 
 # %% ../nbs/05c_collab_climb.ipynb #5ffd36ae
 from .core import *   # first: the package's warnings filter comes with it
@@ -200,7 +200,7 @@ def ensemble(preds:list, # each member's predictions of the same ratings
     return torch.stack(preds).mean(0)
 
 MEMBERS = dict(l2=('batch-row L2', fit_l2), side=('side info', fit_side), autorec=('AutoRec', fit_autorec))
-ENSEMBLE = ('l2', 'side', 'autorec')   # the members of `train_climb(model='ensemble')`
+ENSEMBLE = ('side', 'autorec')   # `train_climb(model='ensemble')`: the best dot product and the model of another kind
 
 def member_preds(k:str, # a key of `MEMBERS`
                  dls:DataLoaders, # collab `DataLoaders`
@@ -212,7 +212,7 @@ def member_preds(k:str, # a key of `MEMBERS`
 
 # %% ../nbs/05c_collab_climb.ipynb #06ccb1c9
 def train_climb(path:str|Path=None, # a MovieLens folder (default: the built-in sample)
-                model:str='ensemble', # one of `MEMBERS` (l2, side, autorec) or 'ensemble' (all three, averaged)
+                model:str='ensemble', # one of `MEMBERS` (l2, side, autorec) or 'ensemble' (`ENSEMBLE`'s two, averaged)
                 seed:int=42, # seed of the validation split, the initial weights and the batches (fastbook's split is 42)
                 out:str|Path=None, # folder for metrics.json
                )->dict: # valid MSE, seconds of training, each member's, and the noise floor if the folder has one
@@ -242,11 +242,28 @@ def climb_bench(path:str|Path=None, # a MovieLens folder (default: the built-in 
     df,dls = road_bench(path, seed=seed),collab_dls(path, bs=1024, dl_type=TabDataLoader)
     y,P,rows = torch.tensor(dls.valid_ds.items.rating.to_numpy(), dtype=torch.float),{},[]
     for k in ('side', 'autorec', 'l2'): P[k] = member_preds(k, dls, seed)
-    for ks in (['side'], ['autorec'], ['l2', 'autorec'], ENSEMBLE):
-        name = ' + '.join(MEMBERS[k][0] for k in ks) if len(ks) < 3 else 'ensemble (all three)'
+    for ks in (['side'], ['autorec'], ['l2', 'autorec'], list(MEMBERS), list(ENSEMBLE)):
+        name = 'all three' if len(ks) == 3 else ' + '.join(MEMBERS[k][0] for k in ks)
+        if ks == list(ENSEMBLE): name = f"ensemble ({name})"
         rows.append(dict(recipe=name, seconds=round(sum(P[k][1] for k in ks), 1),
                          valid_mse=round(float(mse(ensemble([P[k][0] for k in ks]), y)), 4)))
     df = pd.concat([df, pd.DataFrame(rows)], ignore_index=True)
     if 'vs_noise_floor' in df:
         df['vs_noise_floor'] = (df.valid_mse/json.loads((dls.path/'truth.json').read_text())['noise_floor_mse']).round(3)
     return df
+
+# %% ../nbs/05c_collab_climb.ipynb #5e61ab64
+def climb_seeds(path:str|Path=None, # a MovieLens folder (default: the built-in sample)
+                seeds:list=(1, 2, 3), # one split, initial weights and batches each
+               )->pd.DataFrame: # per seed: each member's valid MSE, the ensemble's, all three's, and `r`
+    "Every member of `MEMBERS` and their averages on one split per seed, with the cosine of L2's and AutoRec's errors"
+    rows = []
+    for s in seeds:
+        dls = collab_dls(path, bs=1024, seed=s, dl_type=TabDataLoader)
+        y = torch.tensor(dls.valid_ds.items.rating.to_numpy(), dtype=torch.float)
+        P = {k: member_preds(k, dls, s)[0] for k in MEMBERS}
+        e1,e2 = P['l2']-y,P['autorec']-y
+        rows.append(dict(seed=s) | {k: float(mse(p, y)) for k,p in P.items()}
+                    | dict(ensemble=float(mse(ensemble([P[k] for k in ENSEMBLE]), y)),
+                           all_three=float(mse(ensemble(list(P.values())), y)), r=float((e1*e2).sum()/(e1.norm()*e2.norm()))))
+    return pd.DataFrame(rows).set_index('seed').round(4)

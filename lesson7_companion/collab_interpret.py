@@ -13,7 +13,7 @@ from .core import *
 from .readers import *
 from .data import *
 from .collab import *
-from .sample_movielens import rate
+from .sample_movielens import rate, planted_mean
 from fastai.collab import *
 from fastai.tabular.all import *
 import json, time
@@ -193,7 +193,6 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
         raise BadValue(f"Unknown policy {policy!r}: use 'best', 'frozen' or 'random'.")
     t,u,m,y = _feedback_start(path, start, seed)
     rng,nu,ni = np.random.default_rng(seed),len(t['user_bias']),len(t['item_bias'])
-    ub,ib,uf,itf = (np.array(t[o]) for o in ('user_bias','item_bias','user_factors','item_factors'))
     shares = list(share) if is_listy(share) else [share]*rounds
     # who joins a rollout first; the others' random picks
     order,other = np.random.default_rng([seed, 1]).permutation(nu),np.random.default_rng([seed, 2])
@@ -213,7 +212,7 @@ def simulate_feedback(path:str|Path=None, # the built-in sample (its truth.json 
         lift = pop[pick[on]].mean()/pop[pick[~on]].mean() if 0 < on.sum() < nu else np.nan
         stopped |= limit is not None and lift > limit
         nu_,nm_ = np.repeat(np.arange(nu), k),pick.ravel()
-        ny = rate(ub[nu_] + ib[nm_] + (uf[nu_]*itf[nm_]).sum(1), t, rng).astype(float)   # the sample's own rule
+        ny = rate(planted_mean(t, nu_, nm_), t, rng).astype(float)   # the sample's own rule
         u,m,y = np.concatenate([u, nu_]),np.concatenate([m, nm_]),np.concatenate([y, ny])
     return pd.DataFrame(rows)
 

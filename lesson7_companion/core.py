@@ -109,7 +109,7 @@ def real_or_none(get, # `get_paddy` or `get_movielens`
 # %% ../nbs/00_core.ipynb #d8b78567
 import errno, signal, threading
 _MARKER = '.lesson7_sample.json'
-SAMPLE_VERSION = 9  # bump when the generators change, so an old sample is never taken for a new one
+SAMPLE_VERSION = 10  # bump when the generators change, so an old sample is never taken for a new one
 
 def sample_settings(f, **kw):
     "The default settings of sample builder `f`, as its `params` would record them"

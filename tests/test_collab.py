@@ -44,12 +44,12 @@ def test_bad_input(small, tmp_path, capsys):
     assert not (tmp_path/'o').exists()
 
 def test_ensemble_model(small, tmp_path):
-    "`--model ensemble` trains the road's three members on their own recipes and reports each, with their summed time"
+    "`--model ensemble` trains `ENSEMBLE`'s members (side info and AutoRec) on their own recipes and reports each, with their summed time"
     r = run('lesson7-collab', '--path', str(small), '--model', 'ensemble', '--seed', '3', '--out', str(tmp_path/'run'))
     assert r.returncode == 0, r.stderr
     assert 'Warning' not in r.stderr, r.stderr
     m = json.loads((tmp_path/'run'/'metrics.json').read_text())
-    assert m['settings']['seed'] == 3 and list(m['members']) == ['l2', 'side', 'autorec']
+    assert m['settings']['seed'] == 3 and list(m['members']) == ['side', 'autorec']
     assert abs(m['seconds'] - sum(v['seconds'] for v in m['members'].values())) < 0.02
     assert m['valid_mse'] > 0 and 'noise_floor_mse' in m and json.loads(r.stdout.splitlines()[-1])['valid_mse'] == m['valid_mse']
 
