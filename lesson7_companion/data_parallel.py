@@ -15,7 +15,7 @@ from .readers import *
 from .core import *
 from .readers import *
 from .data import *
-import os, re, sys, json, shutil, subprocess, tempfile
+import os, re, sys, json, atexit, shutil, subprocess, tempfile
 from datetime import timedelta
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 from accelerate.utils import InitProcessGroupKwargs
 from fastai.vision.all import *
-from fastai.distributed import DistributedDL, DistributedTrainer
+from fastai.distributed import DistributedDL, DistributedTrainer, teardown_distrib
 from .multi_target import paddy_dls, paddy_learner, train_paddy, write_run
 from .grad_accum import memory_report, train
 
@@ -54,6 +54,9 @@ class DataParallel(DistributedTrainer):
         # fastai sets `run` back after the fit
         if rank_distrib() and hasattr(self.learn, 'progress'): self.learn.progress.run = False
     def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else SharedDL(dl, device=self.learn.model.device)
+
+# leave the process group while Python is still whole: a process that exits in it can be aborted by gloo's threads
+atexit.register(teardown_distrib)
 
 # %% ../nbs/03a_data_parallel.ipynb #4848dd66
 class CountAllReduce(Callback):
