@@ -102,6 +102,14 @@ def test_a_crashed_process(paddy, tmp_path):
     assert len(ours(err)) <= 1   # rank 0 says it lost contact, unless the launcher stopped it first
     no_traceback_from_a_process(err); assert not (tmp_path/'run').exists()
 
+def test_a_process_leaves_its_group_at_exit():
+    "Importing `data_parallel` registers fastai's `teardown_distrib` to run at exit: gloo's threads can abort a process that exits in its group"
+    code = ("import atexit, torch.distributed as dist; atexit.register(lambda: print('in the group at the end:', dist.is_initialized()))\n"
+            "import lesson7_companion.data_parallel\n"   # its handler, registered later, runs first
+            f"dist.init_process_group('gloo', init_method='tcp://127.0.0.1:{free_port()}', rank=0, world_size=1)")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=ENV, timeout=120)
+    assert r.returncode == 0 and 'in the group at the end: False' in r.stdout, (r.stdout, r.stderr[-2000:])
+
 def test_parallel_bench(paddy):
     r = subprocess.run([str(BIN/'lesson7-parallel-bench'), '--path', str(paddy), '--epochs', '1', '--size', '32', '--accums', '2'],
                        capture_output=True, text=True, env=ENV, timeout=600)
